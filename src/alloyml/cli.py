@@ -1,0 +1,155 @@
+"""The ``alloyml`` command line (typer). Errors print one message and exit non-zero."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from alloyml.errors import AlloyMLError, ConfigError
+from alloyml.schema import ELEMENTS, TARGETS
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="alloyml: light-alloy design with ML.")
+data_app = typer.Typer(no_args_is_help=True, help="Check and inspect data.")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _spec_from_file(path: Path, data_file: Path):
+    from alloyml.sources.registry import FileSpec, SourceSpec, parse_sources
+
+    if not path.is_file():
+        raise ConfigError(f"spec file {path} not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping with id, system, adapter, options")
+    if "sources" in doc:
+        specs = parse_sources(doc, where=str(path))
+        if len(specs) != 1:
+            raise ConfigError(f"{path}: give exactly one source to validate against")
+        spec = next(iter(specs.values()))
+    else:
+        entry = dict(doc)
+        entry.setdefault("adapter", "table")
+        entry["files"] = [{"path": data_file.name, "sha256": "0" * 64}]
+        spec = next(iter(parse_sources({"sources": [entry]}, where=str(path)).values()))
+    return SourceSpec(
+        id=spec.id,
+        system=spec.system,
+        adapter=spec.adapter,
+        files=(FileSpec(path=data_file.name, sha256="0" * 64),),
+        options=spec.options,
+    )
+
+
+@data_app.command("validate")
+def data_validate(
+    file: Annotated[Path, typer.Argument(help="CSV or Excel sheet to check")],
+    spec: Annotated[Path, typer.Option("--spec", help="YAML source spec (id, system, adapter, options)")],
+    rejects_out: Annotated[
+        Path | None, typer.Option("--rejects", help="write the rejected rows to this CSV")
+    ] = None,
+    params_file: Annotated[Path, typer.Option("--params", help="params.yaml for the clean checks")] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """Check an in-house sheet against a source spec before adding it to data/sources.yaml.
+
+    Runs the spec's adapter and the clean stage's physical checks, prints a summary and the
+    rejects with reasons. Exits 1 on a hard error (unreadable file, missing column, bad spec).
+    """
+    from alloyml.clean import physical_checks
+    from alloyml.params import CleanParams, clean_params, load_yaml
+    from alloyml.sources.base import get_adapter
+
+    try:
+        if not file.is_file():
+            raise ConfigError(f"data file {file} not found")
+        src = _spec_from_file(spec, file)
+        result = get_adapter(src.adapter)(src, [file])
+        cp = clean_params(load_yaml(params_file)) if params_file.is_file() else CleanParams()
+        kept, clean_rej = physical_checks(result.rows, src.system, cp)
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    rejects = pd.concat([result.rejects.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True)
+    summary = Table(title=f"{file.name} as source {src.id!r} ({src.system})")
+    summary.add_column("rows in", justify="right")
+    summary.add_column("usable", justify="right")
+    summary.add_column("rejected", justify="right")
+    summary.add_row(str(result.rows_in), str(len(kept)), str(len(rejects)))
+    console.print(summary)
+    cov = Table(title="columns read")
+    cov.add_column("column")
+    cov.add_column("rows with a value", justify="right")
+    for col in [*ELEMENTS, *TARGETS]:
+        if col in kept and kept[col].notna().any():
+            cov.add_row(col, str(int(kept[col].notna().sum())))
+    console.print(cov)
+    if result.notes.get("unmapped_columns"):
+        err_console.print(f"[yellow]warning:[/] columns ignored: {result.notes['unmapped_columns']}")
+    if len(rejects):
+        rt = Table(title="rejected rows")
+        for c in ("source_row", "stage", "reason", "column", "detail"):
+            rt.add_column(c)
+        for _, r in rejects.sort_values("source_row").iterrows():
+            rt.add_row(str(r["source_row"]), r["stage"], r["reason"], str(r["column"]), str(r["detail"]))
+        console.print(rt)
+    if rejects_out is not None:
+        rejects.to_csv(rejects_out, index=False)
+        console.print(f"rejects written to {rejects_out}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    system: Annotated[str, typer.Argument(help="al or mg")],
+    processed_dir: Annotated[Path, typer.Option(help="directory of the processed tables")] = Path(
+        "data/processed"
+    ),
+) -> None:
+    """Summarise a processed table: rows per source, property coverage and ranges."""
+    path = processed_dir / f"{system}.parquet"
+    if not path.is_file():
+        _fail(ConfigError(f"{path} not found: run `dvc repro clean@{system}` first"))
+    df = pd.read_parquet(path)
+    t = Table(title=f"{path} — {len(df)} rows, {df['group_id'].nunique()} composition groups")
+    t.add_column("source")
+    t.add_column("rows", justify="right")
+    for prop in TARGETS:
+        t.add_column(prop, justify="right")
+    for sid, g in df.groupby("source_id"):
+        t.add_row(
+            sid,
+            str(len(g)),
+            *[
+                f"{g[p].notna().sum()} ({g[p].min():.0f}–{g[p].max():.0f})" if g[p].notna().any() else "–"
+                for p in TARGETS
+            ],
+        )
+    console.print(t)
+
+
+def main() -> None:
+    """Console entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Generic adapter for in-house sheets: a column map from the sheet's headers to canonical names.
+
+Use it for a lab's own CSV/Excel sheet by declaring, in ``sources.yaml`` (or in a spec file for
+``alloyml data validate``)::
+
+    - id: mylab_7xxx_2026
+      system: al
+      adapter: table
+      files: [{path: inhouse/7xxx_batch3.xlsx, sha256: <64 hex>}]
+      options:
+        sheet: Tensile          # Excel only; default: first sheet
+        header: 0               # 0-based row of the column names
+        basis: wt_pct           # wt_pct | mass_fraction | at_pct
+        comp_basis: measured    # measured | nominal | spec_midpoint
+        columns:                # sheet header -> canonical column (see alloyml.schema)
+          Zn (wt%): Zn
+          Mg (wt%): Mg
+          Cu (wt%): Cu
+          Rp0.2 (MPa): ys_mpa
+          Rm (MPa): uts_mpa
+          A (%): elong_pct
+          Ageing T (C): age1_T_C
+          Ageing t (h): age1_t_h
+          Temper: temper
+          Sample: alloy_name
+        defaults: {route: extruded}   # constant canonical values for every row
+
+Decisions:
+
+- Without ``columns``, headers that are already canonical names or element symbols map to
+  themselves; other headers are ignored and listed in the notes (``unmapped_columns``).
+- A header that names an element alloyml does not model (e.g. ``Hf``) is a hard error: dropping
+  an alloying element would silently change the balance.
+- Numeric cells follow :func:`alloyml.sources.base.parse_cell` (``<0.05`` -> 0.025,
+  ``0.1-0.3`` -> 0.2, ``0,25`` -> 0.25, ``—`` -> not reported, ``bal.``/``Rem`` only in the balance
+  element's column); any other text rejects the row with reason ``non_numeric``.
+- Composition basis: ``mass_fraction`` is multiplied by 100; ``at_pct`` is converted to wt % with
+  pymatgen atomic masses (every element column must then be given, the balance included or
+  computed as 100 at % minus the rest). The balance element is ``100 - sum(others)`` when absent
+  or marked ``bal.``.
+- Elements not in the sheet are "not reported" (NaN), elements given as empty cells too.
+- ``temper`` gives ``temper_class`` (ANSI H35.1) unless a ``temper_class`` column is mapped;
+  ``route`` is normalised (``cast``, ``Extruded``, ``HPDC`` ...) and an unknown route rejects the row
+  (``unknown_route``).
+- A row with no property at all is rejected (``missing_all_targets``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core.periodic_table import Element
+
+from alloyml.compositions import at_to_wt
+from alloyml.errors import SourceError
+from alloyml.process import normalise_route, temper_class
+from alloyml.schema import (
+    ADAPTER_COLUMNS,
+    BALANCE,
+    ELEMENTS,
+    PROCESS_NUMERIC,
+    PROPERTIES,
+    TARGETS,
+    TEXT_COLUMNS,
+)
+from alloyml.sources.base import (
+    AdapterResult,
+    RejectLog,
+    fill_balance,
+    finish,
+    parse_numeric_columns,
+    read_table,
+    require_columns,
+)
+from alloyml.sources.registry import SourceSpec
+
+_NUMERIC = set(ELEMENTS) | set(PROCESS_NUMERIC) | set(PROPERTIES)
+_SETTABLE = set(ADAPTER_COLUMNS) - {"row_uid", "source_id", "source_row", "system"}
+
+
+def _is_element(name: str) -> bool:
+    try:
+        Element(name)
+    except ValueError:
+        return False
+    return True
+
+
+def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], list[str]]:
+    """Return ``({header: canonical}, unmapped_headers)``, validating the declared map."""
+    declared = spec.options.get("columns")
+    if declared is None:
+        mapping = {h: h for h in headers if h in _SETTABLE}
+        for h in headers:
+            if h not in mapping and _is_element(h):
+                raise SourceError(
+                    f"element column {h!r} is not modelled by alloyml (known: {', '.join(ELEMENTS)})",
+                    source_id=spec.id,
+                    column=h,
+                )
+    else:
+        if not isinstance(declared, dict):
+            raise SourceError("options.columns must map sheet headers to canonical names", source_id=spec.id)
+        require_columns(pd.DataFrame(columns=headers), declared, spec.id)
+        mapping = {}
+        for raw, canon in declared.items():
+            if canon not in _SETTABLE:
+                hint = "an element alloyml does not model" if _is_element(str(canon)) else "not a canonical column"
+                raise SourceError(f"maps to {canon!r}, {hint}", source_id=spec.id, column=raw)
+            mapping[raw] = canon
+    targets = list(mapping.values())
+    dup = sorted({c for c in targets if targets.count(c) > 1})
+    if dup:
+        raise SourceError(f"several columns map to {dup}", source_id=spec.id)
+    if not any(c in TARGETS for c in targets):
+        raise SourceError(
+            f"no property column found (need one of {', '.join(TARGETS)}); map one in options.columns",
+            source_id=spec.id,
+        )
+    if not any(c in ELEMENTS for c in targets):
+        raise SourceError("no element column found; map element columns in options.columns", source_id=spec.id)
+    unmapped = [h for h in headers if h not in mapping]
+    return mapping, unmapped
+
+
+def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
+    opts = spec.options
+    raw = read_table(paths[0], spec.id, sheet=opts.get("sheet"), header=int(opts.get("header", 0)))
+    mapping, unmapped = column_map(list(raw.columns), spec)
+    balance = BALANCE[spec.system]
+    rejects = RejectLog(spec.id)
+    ids = list(raw.index)
+    numeric = {h: c for h, c in mapping.items() if c in _NUMERIC}
+    values, _ = parse_numeric_columns(raw, numeric, rejects, balance_ok=[balance], row_ids=ids)
+    rows = pd.DataFrame(index=raw.index)
+    rows["source_row"] = ids
+    for col in values.columns:
+        rows[col] = values[col].to_numpy()
+    for h, c in mapping.items():
+        if c in TEXT_COLUMNS:
+            rows[c] = raw[h].map(lambda v: None if pd.isna(v) else str(v).strip() or None)
+    for c, v in (opts.get("defaults") or {}).items():
+        if c not in _SETTABLE:
+            raise SourceError(f"defaults: {c!r} is not a canonical column", source_id=spec.id)
+        rows[c] = v if c not in rows else rows[c].fillna(v)
+    elements = [c for c in rows.columns if c in ELEMENTS]
+    basis = opts.get("basis", "wt_pct")
+    if basis == "mass_fraction":
+        rows[elements] = rows[elements] * 100.0
+    elif basis == "at_pct":
+        comp = rows[elements].copy()
+        if balance not in comp:
+            comp[balance] = np.nan
+        comp[balance] = comp[balance].fillna(100.0 - comp.drop(columns=balance).fillna(0).sum(axis=1))
+        wt = at_to_wt(comp.to_numpy(), list(comp.columns))
+        for i, e in enumerate(comp.columns):
+            rows[e] = np.where(comp[e].isna(), np.nan, wt[:, i])
+        elements = list(comp.columns)
+    elif basis != "wt_pct":
+        raise SourceError(f"options.basis must be wt_pct, mass_fraction or at_pct, got {basis!r}", source_id=spec.id)
+    if balance not in rows:
+        rows[balance] = np.nan
+    rows[balance] = rows[balance].fillna(fill_balance(rows[[c for c in rows if c in ELEMENTS]], balance))
+    rows["comp_basis"] = opts.get("comp_basis", "measured")
+    if "temper" in rows and "temper_class" not in mapping.values():
+        rows["temper_class"] = rows["temper"].map(temper_class)
+    if "route" in rows:
+        normalised = []
+        for sid, r in zip(ids, rows["route"], strict=True):
+            try:
+                normalised.append(normalise_route(r))
+            except ValueError as exc:
+                rejects.add(sid, "unknown_route", "route", str(exc))
+                normalised.append(None)
+        rows["route"] = normalised
+    props = [t for t in TARGETS if t in rows]
+    for sid in rows.index[rows[props].isna().all(axis=1)]:
+        rejects.add(sid, "missing_all_targets", ",".join(props), "no property value in this row")
+    return finish(rows, spec, rejects, rows_in=len(raw), unmapped_columns=unmapped)
