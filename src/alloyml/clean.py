@@ -94,18 +94,18 @@ def _reject(frame: pd.DataFrame, mask: pd.Series, reason: str, column: pd.Series
 
 
 def composition_key(frame: pd.DataFrame, decimals: int) -> pd.Series:
-    """Composition rounded to ``decimals`` wt % as a canonical string (NaN counts as 0)."""
-    comp = frame[list(ELEMENTS)].fillna(0.0).round(decimals) + 0.0  # +0.0 folds -0.0 into 0.0
-    fmt = f"{{:.{decimals}f}}"
-    parts = []
-    for sym in ELEMENTS:
-        col = comp[sym]
-        s = col.map(lambda v, sym=sym: f"{sym}{fmt.format(v)}" if v != 0 else "")
-        parts.append(s)
-    joined = parts[0]
-    for s in parts[1:]:
-        joined = joined.str.cat(s, sep=" ")
-    return joined.str.split().str.join(" ")
+    """Composition rounded to ``decimals`` wt % as a canonical string (NaN counts as 0).
+
+    Example key: ``"Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60"`` (elements in alphabetical order, zeros
+    omitted).
+    """
+    comp = frame[list(ELEMENTS)].fillna(0.0).round(decimals).to_numpy() + 0.0  # folds -0.0
+    fmt = f"{{}}{{:.{decimals}f}}"
+    keys = [
+        " ".join(fmt.format(sym, v) for sym, v in zip(ELEMENTS, row, strict=True) if v != 0)
+        for row in comp
+    ]
+    return pd.Series(keys, index=frame.index, dtype="string")
 
 
 def _hash(text: str, prefix: str) -> str:
@@ -209,13 +209,17 @@ def aggregate_replicates(frame: pd.DataFrame, params: CleanParams) -> pd.DataFra
     means = grouped[list(TARGETS)].mean()
     stds = grouped[list(TARGETS)].std(ddof=1)
     counts = grouped.size()
-    uids = grouped["row_uid"].agg(lambda s: ";".join(s.iloc[1:]))
-    spread = grouped[list(TARGETS)].agg(lambda s: s.max() - s.min())
+    folded: dict[str, list[str]] = {}
+    for key, uid, is_rep in zip(frame["_rkey"], frame["row_uid"], rep_mask, strict=True):
+        if not is_rep:
+            folded.setdefault(key, []).append(uid)
+    uids = pd.Series({k: ";".join(v) for k, v in folded.items()}, dtype="string").reindex(out.index)
+    spread = grouped[list(TARGETS)].max() - grouped[list(TARGETS)].min()
     for t in TARGETS:
         out[t] = means[t]
         out[f"{t}_std"] = stds[t]
     out["n_replicates"] = counts
-    out["merged_rows"] = uids.replace("", pd.NA)
+    out["merged_rows"] = uids
     limits = params.replicate_spread_flag or {}
     flag = pd.Series(False, index=out.index)
     for t, lim in limits.items():
