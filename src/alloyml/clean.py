@@ -75,7 +75,13 @@ class CleanResult:
     report: dict[str, Any]
 
 
-def _reject(frame: pd.DataFrame, mask: pd.Series, reason: str, column: pd.Series | str, detail: pd.Series | str) -> pd.DataFrame:
+def _reject(
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    reason: str,
+    column: pd.Series | str,
+    detail: pd.Series | str,
+) -> pd.DataFrame:
     sel = frame.loc[mask]
     if sel.empty:
         return pd.DataFrame(columns=list(REJECT_COLUMNS))
@@ -191,7 +197,10 @@ def physical_checks(
     else:
         kept["flag_impurity_li"] = False
     kept["flag_basis_uncertain"] = kept["source_id"].isin(params.basis_uncertain_sources)
-    rej = pd.concat([r for r in rejects if not r.empty] or [pd.DataFrame(columns=list(REJECT_COLUMNS))], ignore_index=True)
+    rej = pd.concat(
+        [r for r in rejects if not r.empty] or [pd.DataFrame(columns=list(REJECT_COLUMNS))],
+        ignore_index=True,
+    )
     return kept, rej
 
 
@@ -229,7 +238,9 @@ def aggregate_replicates(frame: pd.DataFrame, params: CleanParams) -> pd.DataFra
 
 
 def _n_process_fields(frame: pd.DataFrame) -> pd.Series:
-    return frame[list(PROCESS_NUMERIC)].notna().sum(axis=1) + frame[["temper", "route"]].notna().sum(axis=1)
+    return frame[list(PROCESS_NUMERIC)].notna().sum(axis=1) + frame[
+        ["temper", "route"]
+    ].notna().sum(axis=1)
 
 
 def merge_cross_source(frame: pd.DataFrame, params: CleanParams) -> pd.DataFrame:
@@ -276,7 +287,9 @@ def merge_cross_source(frame: pd.DataFrame, params: CleanParams) -> pd.DataFrame
 def add_derived(frame: pd.DataFrame, system: str) -> pd.DataFrame:
     """Rule-of-mixtures density and the Mg-Li phase field (step 7)."""
     frame = frame.copy()
-    frame["density_calc_g_cm3"] = density_rule_of_mixtures(frame[list(ELEMENTS)].to_numpy(), ELEMENTS)
+    frame["density_calc_g_cm3"] = density_rule_of_mixtures(
+        frame[list(ELEMENTS)].to_numpy(), ELEMENTS
+    )
     li = frame["Li"].fillna(0.0)
     phase = pd.Series(pd.NA, index=frame.index, dtype="string")
     if system == "mg":
@@ -298,10 +311,16 @@ def clean_system(
     for sid in sorted(interim):
         rows, _, meta = interim[sid]
         if meta.get("system", system) != system:
-            raise AccountingError(f"source {sid!r} belongs to system {meta['system']!r}, not {system!r}")
+            raise AccountingError(
+                f"source {sid!r} belongs to system {meta['system']!r}, not {system!r}"
+            )
         frames.append(rows)
     allrows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    allrows = conform(allrows).sort_values(["source_id", "source_row"], kind="stable").reset_index(drop=True)
+    allrows = (
+        conform(allrows)
+        .sort_values(["source_id", "source_row"], kind="stable")
+        .reset_index(drop=True)
+    )
     kept, clean_rej = physical_checks(allrows, system, params)
     agg = aggregate_replicates(kept, params)
     merged = merge_cross_source(agg, params)
@@ -309,16 +328,25 @@ def clean_system(
     table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
     table["flag_model_prediction"] = False
     table["flag_outlier_property"] = False
-    table = conform(table, CLEAN_COLUMNS).sort_values("row_uid", kind="stable").reset_index(drop=True)
+    table = (
+        conform(table, CLEAN_COLUMNS).sort_values("row_uid", kind="stable").reset_index(drop=True)
+    )
     try:
         table = PROCESSED_SCHEMA.validate(table, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        raise SchemaError(f"processed table of {system!r} fails the schema:\n{exc.failure_cases.head(20)}") from None
+        raise SchemaError(
+            f"processed table of {system!r} fails the schema:\n{exc.failure_cases.head(20)}"
+        ) from None
     ingest_rej = [interim[sid][1] for sid in sorted(interim)]
-    rejects = pd.concat(
-        [r[list(REJECT_COLUMNS)] for r in ingest_rej if len(r)] + ([clean_rej] if len(clean_rej) else []),
-        ignore_index=True,
-    ) if any(len(r) for r in ingest_rej) or len(clean_rej) else pd.DataFrame(columns=list(REJECT_COLUMNS))
+    rejects = (
+        pd.concat(
+            [r[list(REJECT_COLUMNS)] for r in ingest_rej if len(r)]
+            + ([clean_rej] if len(clean_rej) else []),
+            ignore_index=True,
+        )
+        if any(len(r) for r in ingest_rej) or len(clean_rej)
+        else pd.DataFrame(columns=list(REJECT_COLUMNS))
+    )
     rejects["stage"] = ["ingest"] * sum(len(r) for r in ingest_rej) + ["clean"] * len(clean_rej)
     rejects = rejects.sort_values(["source_id", "source_row"], kind="stable").reset_index(drop=True)
     report = accounting(system, interim, table, rejects)
@@ -354,9 +382,13 @@ def accounting(
             "kept": kept,
             "merged": merged,
             "rejected": rejected,
-            "rejected_by_reason": {str(k): int(v) for k, v in rej["reason"].value_counts().sort_index().items()},
+            "rejected_by_reason": {
+                str(k): int(v) for k, v in rej["reason"].value_counts().sort_index().items()
+            },
         }
-    totals = {k: sum(v[k] for v in per_source.values()) for k in ("rows_in", "kept", "merged", "rejected")}
+    totals = {
+        k: sum(v[k] for v in per_source.values()) for k in ("rows_in", "kept", "merged", "rejected")
+    }
     return {
         "system": system,
         "rows": len(table),
@@ -368,6 +400,8 @@ def accounting(
 
 def coverage(table: pd.DataFrame) -> dict[str, Any]:
     """Rows with each element present (> 0) and each property reported."""
-    elements = {e: int((table[e].fillna(0) > 0).sum()) for e in ELEMENTS if (table[e].fillna(0) > 0).any()}
+    elements = {
+        e: int((table[e].fillna(0) > 0).sum()) for e in ELEMENTS if (table[e].fillna(0) > 0).any()
+    }
     props = {t: int(table[t].notna().sum()) for t in TARGETS}
     return {"elements": elements, "properties": props}

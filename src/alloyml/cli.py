@@ -15,7 +15,9 @@ from rich.table import Table
 from alloyml.errors import AlloyMLError, ConfigError
 from alloyml.schema import ELEMENTS, TARGETS
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="alloyml: light-alloy design with ML.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="alloyml: light-alloy design with ML."
+)
 data_app = typer.Typer(no_args_is_help=True, help="Check and inspect data.")
 app.add_typer(data_app, name="data")
 
@@ -61,13 +63,15 @@ def _spec_from_file(path: Path, data_file: Path):
 @data_app.command("validate")
 def data_validate(
     file: Annotated[Path, typer.Argument(help="CSV or Excel sheet to check")],
-    spec: Annotated[Path, typer.Option("--spec", help="YAML source spec (id, system, adapter, options)")],
+    spec: Annotated[
+        Path, typer.Option("--spec", help="YAML source spec (id, system, adapter, options)")
+    ],
     rejects_out: Annotated[
         Path | None, typer.Option("--rejects", help="write the rejected rows to this CSV")
     ] = None,
-    params_file: Annotated[Path, typer.Option("--params", help="params.yaml for the clean checks")] = Path(
-        "params.yaml"
-    ),
+    params_file: Annotated[
+        Path, typer.Option("--params", help="params.yaml for the clean checks")
+    ] = Path("params.yaml"),
 ) -> None:
     """Check an in-house sheet against a source spec before adding it to data/sources.yaml.
 
@@ -88,7 +92,9 @@ def data_validate(
     except AlloyMLError as exc:
         _fail(exc)
         return
-    rejects = pd.concat([result.rejects.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True)
+    rejects = pd.concat(
+        [result.rejects.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
+    )
     summary = Table(title=f"{file.name} as source {src.id!r} ({src.system})")
     summary.add_column("rows in", justify="right")
     summary.add_column("usable", justify="right")
@@ -103,13 +109,17 @@ def data_validate(
             cov.add_row(col, str(int(kept[col].notna().sum())))
     console.print(cov)
     if result.notes.get("unmapped_columns"):
-        err_console.print(f"[yellow]warning:[/] columns ignored: {result.notes['unmapped_columns']}")
+        err_console.print(
+            f"[yellow]warning:[/] columns ignored: {result.notes['unmapped_columns']}"
+        )
     if len(rejects):
         rt = Table(title="rejected rows")
         for c in ("source_row", "stage", "reason", "column", "detail"):
             rt.add_column(c)
         for _, r in rejects.sort_values("source_row").iterrows():
-            rt.add_row(str(r["source_row"]), r["stage"], r["reason"], str(r["column"]), str(r["detail"]))
+            rt.add_row(
+                str(r["source_row"]), r["stage"], r["reason"], str(r["column"]), str(r["detail"])
+            )
         console.print(rt)
     if rejects_out is not None:
         rejects.to_csv(rejects_out, index=False)
@@ -138,11 +148,85 @@ def data_inspect(
             sid,
             str(len(g)),
             *[
-                f"{g[p].notna().sum()} ({g[p].min():.0f}–{g[p].max():.0f})" if g[p].notna().any() else "–"
+                f"{g[p].notna().sum()} ({g[p].min():.0f}–{g[p].max():.0f})"
+                if g[p].notna().any()
+                else "–"
                 for p in TARGETS
             ],
         )
     console.print(t)
+
+
+@app.command("predict")
+def predict_cmd(
+    alloy: Annotated[
+        str | None, typer.Argument(help="alloy string, e.g. Al-5.6Zn-2.5Mg-1.6Cu-0.23Cr")
+    ] = None,
+    system: Annotated[str, typer.Option("--system", help="al or mg")] = "al",
+    temper: Annotated[
+        str | None, typer.Option("--temper", help="e.g. T6, T651, T7351, H18, O, F")
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", help="e.g. cast, extruded, rolled")
+    ] = None,
+    input_csv: Annotated[
+        Path | None, typer.Option("--input", help="CSV of element wt% columns")
+    ] = None,
+    output_csv: Annotated[
+        Path | None, typer.Option("--output", help="where to write the predictions")
+    ] = None,
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
+) -> None:
+    """Predict strength and ductility with calibrated intervals and a domain flag."""
+    from alloyml.predict import load_bundles, predict_string, predict_table
+
+    if system not in ("al", "mg"):
+        _fail(ConfigError(f"--system must be al or mg, got {system!r}"))
+    if (alloy is None) == (input_csv is None):
+        _fail(ConfigError("give either an alloy string or --input CSV (not both)"))
+    try:
+        bundles = load_bundles(models_dir, system)
+        if input_csv is not None:
+            if not input_csv.is_file():
+                raise ConfigError(f"input file {input_csv} not found")
+            try:
+                table = pd.read_csv(input_csv)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"cannot read {input_csv}: {exc}") from None
+            result = predict_table(table, system, bundles)
+            from alloyml.predict import canonical_inputs
+
+            unknown = canonical_inputs(table, system)[2]
+            if unknown:
+                err_console.print(f"[yellow]warning:[/] columns not used: {unknown}")
+        else:
+            result = predict_string(alloy, system, bundles, temper=temper, route=route)
+    except (AlloyMLError, ValueError) as exc:
+        _fail(exc)
+        return
+    if output_csv is not None:
+        result.to_csv(output_csv, index=False)
+        n_err = int((result["error"] != "").sum())
+        console.print(f"{len(result) - n_err} rows predicted, {n_err} with errors -> {output_csv}")
+        return
+    for _, row in result.iterrows():
+        title = str(row.get("id", alloy)) + (f" {temper}" if temper else "")
+        t = Table(title=title)
+        for c in ("property", "prediction", "interval (90 %)", "in domain"):
+            t.add_column(c)
+        if row["error"]:
+            err_console.print(f"[red]{title}: {row['error']}[/]")
+            continue
+        for target in bundles:
+            t.add_row(
+                target,
+                f"{row[f'{target}_pred']:.1f}",
+                f"[{row[f'{target}_lo']:.1f}, {row[f'{target}_hi']:.1f}]",
+                "yes"
+                if row[f"{target}_in_domain"]
+                else "[yellow]no: far from the training data[/]",
+            )
+        console.print(t)
 
 
 def main() -> None:

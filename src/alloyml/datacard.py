@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from alloyml.schema import BALANCE, ELEMENTS, TARGETS  # noqa: E402
+from alloyml.schema import BALANCE, ELEMENTS, TARGETS
 
 _UNITS = {"ys_mpa": "MPa", "uts_mpa": "MPa", "elong_pct": "%", "hardness_hv": "HV"}
 
@@ -69,22 +69,39 @@ def write_card(table: pd.DataFrame, report: dict[str, Any], system: str, out_dir
         "|---|---:|---:|---:|---:|---|",
     ]
     for sid, s in report["sources"].items():
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["rejected_by_reason"].items(), key=lambda kv: -kv[1]))
-        lines.append(f"| {sid} | {s['rows_in']} | {s['kept']} | {s['merged']} | {s['rejected']} | {reasons or '–'} |")
+        reasons = ", ".join(
+            f"{k} {v}" for k, v in sorted(s["rejected_by_reason"].items(), key=lambda kv: -kv[1])
+        )
+        lines.append(
+            f"| {sid} | {s['rows_in']} | {s['kept']} | {s['merged']} | {s['rejected']} | {reasons or '–'} |"
+        )
     t = report["totals"]
-    lines += [f"| **total** | {t['rows_in']} | {t['kept']} | {t['merged']} | {t['rejected']} | |", ""]
-    lines += ["## Properties", "", "| property | rows | min | median | max |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| **total** | {t['rows_in']} | {t['kept']} | {t['merged']} | {t['rejected']} | |",
+        "",
+    ]
+    lines += [
+        "## Properties",
+        "",
+        "| property | rows | min | median | max |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for prop in TARGETS:
         v = table[prop].dropna()
         if len(v):
-            lines.append(f"| {prop} | {len(v)} | {v.min():.1f} | {v.median():.1f} | {v.max():.1f} |")
+            lines.append(
+                f"| {prop} | {len(v)} | {v.min():.1f} | {v.median():.1f} | {v.max():.1f} |"
+            )
     flags = [c for c in table.columns if c.startswith("flag_") and table[c].any()]
     if flags:
         lines += ["", "## Flags (rows kept)", ""]
         lines += [f"- `{f}`: {int(table[f].sum())} rows" for f in flags]
     if "li_phase" in table and table["li_phase"].notna().any():
         lines += ["", "## Mg-Li phase fields", ""]
-        lines += [f"- {k}: {int(v)} rows" for k, v in table["li_phase"].value_counts().sort_index().items()]
+        lines += [
+            f"- {k}: {int(v)} rows"
+            for k, v in table["li_phase"].value_counts().sort_index().items()
+        ]
     lines += [
         "",
         f"![composition coverage]({cov_png.name})",

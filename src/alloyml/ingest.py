@@ -60,6 +60,10 @@ def read_interim(in_dir: str | Path, source_id: str) -> tuple[pd.DataFrame, pd.D
     """Read what :func:`write_interim` wrote for one source."""
     d = Path(in_dir)
     rows = pd.read_parquet(d / f"{source_id}.parquet")
-    rejects = pd.read_csv(d / f"{source_id}.rejects.csv", dtype={"column": str, "detail": str, "raw": str}, keep_default_na=False)
+    rejects = pd.read_csv(
+        d / f"{source_id}.rejects.csv",
+        dtype={"column": str, "detail": str, "raw": str},
+        keep_default_na=False,
+    )
     meta = json.loads((d / f"{source_id}.json").read_text(encoding="utf-8"))
     return rows, rejects, meta

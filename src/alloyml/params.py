@@ -119,3 +119,55 @@ def clean_params(doc: dict[str, Any]) -> CleanParams:
     if cp.sum_tolerance_wt <= 0 or cp.sum_flag_wt > cp.sum_tolerance_wt:
         raise ConfigError("params.yaml: need 0 < clean.sum_flag_wt <= clean.sum_tolerance_wt")
     return cp
+
+
+def featurize_preset(doc: dict[str, Any]) -> str:
+    sec = _section(doc, "featurize")
+    return str(_get(sec, "preset", "featurize", str))
+
+
+def train_params(doc: dict[str, Any]):
+    """Return ``(targets_by_system, TrainConfig)`` from the ``train`` section (+ ``base.seed``)."""
+    from alloyml.models import MODEL_NAMES
+    from alloyml.train import TrainConfig
+
+    seed = base_params(doc).seed
+    sec = _section(doc, "train")
+    targets = _get(sec, "targets", "train", dict)
+    for system, ts in targets.items():
+        if system not in BALANCE:
+            raise ConfigError(f"params.yaml: train.targets has unknown system {system!r}")
+        bad = [t for t in ts if t not in TARGETS]
+        if bad:
+            raise ConfigError(f"params.yaml: train.targets.{system} has unknown target(s) {bad}")
+    models = tuple(_get(sec, "models", "train", list))
+    bad = [m for m in models if m not in MODEL_NAMES]
+    if bad:
+        raise ConfigError(
+            f"params.yaml: train.models has unknown model(s) {bad}; known {MODEL_NAMES}"
+        )
+    tuning = sec.get("tuning") or {}
+    domain = sec.get("domain") or {}
+    alpha = float(sec.get("alpha", 0.1))
+    if not 0 < alpha < 1:
+        raise ConfigError("params.yaml: train.alpha must be in (0, 1)")
+    cfg = TrainConfig(
+        seed=seed,
+        models=models,
+        gp_max_rows=int(sec.get("gp_max_rows", 1200)),
+        folds=int(sec.get("folds", 5)),
+        random_repeats=int(sec.get("random_repeats", 1)),
+        inner_folds=int(sec.get("inner_folds", 3)),
+        extrapolation_quantile=float(sec.get("extrapolation_quantile", 0.9)),
+        alpha=alpha,
+        normalised_intervals=bool(sec.get("normalised_intervals", True)),
+        tuning_trials=int(tuning.get("n_trials", 0)),
+        tuning_models=tuple(tuning.get("models", ())),
+        domain_k=int(domain.get("k", 5)),
+        domain_level=float(domain.get("level", 0.95)),
+        min_rows=int(sec.get("min_rows", 40)),
+        n_jobs=int(sec.get("n_jobs", 2)),
+    )
+    if cfg.folds < 2 or cfg.inner_folds < 2:
+        raise ConfigError("params.yaml: train.folds and train.inner_folds must be >= 2")
+    return {k: tuple(v) for k, v in targets.items()}, cfg

@@ -83,5 +83,3 @@ def normalise_route(route: str | None) -> str | None:
     if key in _ROUTE_ALIASES:
         return _ROUTE_ALIASES[key]
     raise ValueError(f"unknown route {route!r}; known routes: {', '.join(ROUTES)}")
-
-

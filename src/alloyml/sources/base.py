@@ -161,7 +161,9 @@ class AdapterResult:
         rej = set(self.rejects["source_row"].astype(int))
         source_id = self.rows["source_id"].iloc[0] if len(self.rows) else None
         if kept & rej:
-            raise SourceError(f"rows both kept and rejected: {sorted(kept & rej)[:10]}", source_id=source_id)
+            raise SourceError(
+                f"rows both kept and rejected: {sorted(kept & rej)[:10]}", source_id=source_id
+            )
         if len(self.rows) != len(kept):
             raise SourceError("an input row was emitted twice", source_id=source_id)
         if len(kept) + len(rej) != self.rows_in:
@@ -218,16 +220,16 @@ def read_table(
                 na_values=[""],
             )
         else:
-            raise SourceError(f"unsupported file type {suffix!r} for {path.name}", source_id=source_id)
+            raise SourceError(
+                f"unsupported file type {suffix!r} for {path.name}", source_id=source_id
+            )
     except SourceError:
         raise
     except (ValueError, OSError, KeyError, pd.errors.ParserError) as exc:
         raise SourceError(f"cannot read {path.name}: {exc}", source_id=source_id) from None
     if len(grid) <= header:
         raise SourceError(f"{path.name} has no header row {header}", source_id=source_id)
-    names = [
-        "" if pd.isna(c) else str(c).replace("\ufeff", "").strip() for c in grid.iloc[header]
-    ]
+    names = ["" if pd.isna(c) else str(c).replace("\ufeff", "").strip() for c in grid.iloc[header]]
     names = [n if n else f"unnamed_{i}" for i, n in enumerate(names)]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
@@ -247,7 +249,9 @@ def read_table(
     return df
 
 
-def require_columns(df: pd.DataFrame, columns: Iterable[str], source_id: str, file: str = "") -> None:
+def require_columns(
+    df: pd.DataFrame, columns: Iterable[str], source_id: str, file: str = ""
+) -> None:
     """Raise a :class:`SourceError` naming every required column that is absent."""
     missing = [c for c in columns if c not in df.columns]
     if missing:

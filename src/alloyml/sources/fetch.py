@@ -68,7 +68,7 @@ def fetch(
     tmp = cached.with_suffix(cached.suffix + ".part")
     log.info("downloading %s", spec.url)
     try:
-        with urllib.request.urlopen(spec.url, timeout=timeout) as resp, open(tmp, "wb") as fh:  # noqa: S310
+        with urllib.request.urlopen(spec.url, timeout=timeout) as resp, open(tmp, "wb") as fh:
             fh.write(resp.read())
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -102,12 +102,18 @@ def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], li
                 )
     else:
         if not isinstance(declared, dict):
-            raise SourceError("options.columns must map sheet headers to canonical names", source_id=spec.id)
+            raise SourceError(
+                "options.columns must map sheet headers to canonical names", source_id=spec.id
+            )
         require_columns(pd.DataFrame(columns=headers), declared, spec.id)
         mapping = {}
         for raw, canon in declared.items():
             if canon not in _SETTABLE:
-                hint = "an element alloyml does not model" if _is_element(str(canon)) else "not a canonical column"
+                hint = (
+                    "an element alloyml does not model"
+                    if _is_element(str(canon))
+                    else "not a canonical column"
+                )
                 raise SourceError(f"maps to {canon!r}, {hint}", source_id=spec.id, column=raw)
             mapping[raw] = canon
     targets = list(mapping.values())
@@ -120,7 +126,9 @@ def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], li
             source_id=spec.id,
         )
     if not any(c in ELEMENTS for c in targets):
-        raise SourceError("no element column found; map element columns in options.columns", source_id=spec.id)
+        raise SourceError(
+            "no element column found; map element columns in options.columns", source_id=spec.id
+        )
     unmapped = [h for h in headers if h not in mapping]
     return mapping, unmapped
 
@@ -153,16 +161,23 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         comp = rows[elements].copy()
         if balance not in comp:
             comp[balance] = np.nan
-        comp[balance] = comp[balance].fillna(100.0 - comp.drop(columns=balance).fillna(0).sum(axis=1))
+        comp[balance] = comp[balance].fillna(
+            100.0 - comp.drop(columns=balance).fillna(0).sum(axis=1)
+        )
         wt = at_to_wt(comp.to_numpy(), list(comp.columns))
         for i, e in enumerate(comp.columns):
             rows[e] = np.where(comp[e].isna(), np.nan, wt[:, i])
         elements = list(comp.columns)
     elif basis != "wt_pct":
-        raise SourceError(f"options.basis must be wt_pct, mass_fraction or at_pct, got {basis!r}", source_id=spec.id)
+        raise SourceError(
+            f"options.basis must be wt_pct, mass_fraction or at_pct, got {basis!r}",
+            source_id=spec.id,
+        )
     if balance not in rows:
         rows[balance] = np.nan
-    rows[balance] = rows[balance].fillna(fill_balance(rows[[c for c in rows if c in ELEMENTS]], balance))
+    rows[balance] = rows[balance].fillna(
+        fill_balance(rows[[c for c in rows if c in ELEMENTS]], balance)
+    )
     rows["comp_basis"] = opts.get("comp_basis", "measured")
     if "temper" in rows and "temper_class" not in mapping.values():
         rows["temper_class"] = rows["temper"].map(temper_class)

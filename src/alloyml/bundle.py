@@ -1,0 +1,134 @@
+"""A trained model bundle on disk, in safe formats only (no pickle).
+
+``models/<system>/<target>/`` holds:
+
+- ``model.json`` (XGBoost's own JSON format) or ``model.skops`` (scikit-learn via skops; on
+  load only scikit-learn / numpy / scipy types are trusted, anything else is refused);
+- ``calibration.npz``: arrays for the conformal interval and the domain of applicability,
+  loaded with ``allow_pickle=False``;
+- ``meta.json``: model family and hyper-parameters, feature preset and feature names (the input
+  schema), target, nominal coverage, validation metrics, data digest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alloyml.errors import AlloyMLError
+from alloyml.uncertainty import ConformalInterval, ConformalScale, Domain
+
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+
+
+@dataclass
+class Bundle:
+    """A fitted estimator with its interval, domain model and metadata."""
+
+    estimator: Any
+    interval: ConformalInterval
+    domain: Domain
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.meta["features"])
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Point prediction, interval bounds, domain distance and flag for rows of ``X``."""
+        X = np.asarray(X, dtype=float)
+        pred = np.asarray(self.estimator.predict(X), dtype=float)
+        lo, hi = self.interval.predict_interval(X, pred)
+        dist = self.domain.distance(X)
+        return {
+            "pred": pred,
+            "lo": lo,
+            "hi": hi,
+            "domain_distance": dist,
+            "in_domain": dist <= self.domain.threshold_,
+        }
+
+
+def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in ("model.json", "model.skops"):
+        (out / old).unlink(missing_ok=True)
+    est = bundle.estimator
+    if type(est).__module__.startswith("xgboost"):
+        est.save_model(out / "model.json")
+        kind = "xgboost_json"
+    else:
+        import skops.io as sio
+
+        sio.dump(est, out / "model.skops")
+        kind = "skops"
+    iv, dm = bundle.interval, bundle.domain
+    arrays: dict[str, np.ndarray] = {
+        "q": np.array([iv.q_]),
+        "alpha": np.array([iv.alpha]),
+        "domain_mean": dm.mean_,
+        "domain_scale": dm.scale_,
+        "domain_train": dm.train_,
+        "domain_threshold": np.array([dm.threshold_]),
+        "domain_k": np.array([dm.k]),
+        "domain_level": np.array([dm.level]),
+    }
+    if iv.scaler_ is not None:
+        sc = iv.scaler_
+        arrays |= {
+            "scale_mean": sc.mean_,
+            "scale_scale": sc.scale_,
+            "scale_X": sc.nn_._fit_X,
+            "scale_res": sc.res_,
+            "scale_k": np.array([sc.k]),
+            "scale_floor": np.array([sc.floor]),
+        }
+    np.savez_compressed(out / "calibration.npz", **arrays)
+    meta = dict(bundle.meta) | {"format": kind}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n")
+    return out
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle written by :func:`save_bundle` without unpickling anything."""
+    d = Path(path)
+    meta_file = d / "meta.json"
+    if not meta_file.is_file():
+        raise AlloyMLError(f"no trained model in {d}: run `dvc repro` (train stage) first")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") == "xgboost_json":
+        from xgboost import XGBRegressor
+
+        est = XGBRegressor()
+        est.load_model(d / "model.json")
+    else:
+        import skops.io as sio
+
+        untrusted = sio.get_untrusted_types(file=d / "model.skops")
+        bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        if bad:
+            raise AlloyMLError(f"{d / 'model.skops'} holds types alloyml does not trust: {bad}")
+        est = sio.load(d / "model.skops", trusted=untrusted)
+    with np.load(d / "calibration.npz", allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    dm = Domain(k=int(a["domain_k"][0]), level=float(a["domain_level"][0]))
+    dm.mean_, dm.scale_, dm.train_ = a["domain_mean"], a["domain_scale"], a["domain_train"]
+    from sklearn.neighbors import NearestNeighbors
+
+    dm.nn_ = NearestNeighbors(n_neighbors=min(dm.k, len(dm.train_))).fit(dm.train_)
+    dm.threshold_ = float(a["domain_threshold"][0])
+    iv = ConformalInterval(alpha=float(a["alpha"][0]), normalised="scale_res" in a)
+    iv.q_ = float(a["q"][0])
+    iv.scaler_ = None
+    if "scale_res" in a:
+        sc = ConformalScale(k=int(a["scale_k"][0]), floor=float(a["scale_floor"][0]))
+        sc.mean_, sc.scale_, sc.res_ = a["scale_mean"], a["scale_scale"], a["scale_res"]
+        sc.global_ = float(np.mean(sc.res_)) or 1.0
+        sc.nn_ = NearestNeighbors(n_neighbors=min(sc.k, len(sc.res_))).fit(a["scale_X"])
+        iv.scaler_ = sc
+    return Bundle(estimator=est, interval=iv, domain=dm, meta=meta)

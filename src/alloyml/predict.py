@@ -1,0 +1,144 @@
+"""Predict properties of new alloys with the trained champion bundles.
+
+Input is what a scientist writes: an alloy string (``Al-5.6Zn-2.5Mg-1.6Cu-0.23Cr``) with a temper
+and route, or a table whose columns are element symbols in wt % (balance element optional,
+missing elements 0), optional ``id``, ``temper`` (``T6``, ``T651``, ``T7351``, ``H18``, ``O``, ``RRA``
+…), ``route`` (``cast``, ``extruded``, ``rolled`` …) and canonical process columns (``age1_T_C``,
+``age1_t_h`` …). Each row gets, per target ``t``, ``t_pred``, ``t_lo``, ``t_hi`` (the calibrated
+interval), ``t_in_domain``; ``in_domain`` is true when every target's model is in its domain.
+Rows that cannot be alloys (negative amounts, elements over 100 wt %, unknown route) get a message
+in ``error`` and no prediction; the other rows are still predicted.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alloyml.bundle import Bundle, load_bundle
+from alloyml.compositions import parse_alloy
+from alloyml.errors import AlloyMLError
+from alloyml.process import normalise_route, temper_class
+from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, TARGETS
+
+log = logging.getLogger(__name__)
+
+_KNOWN = {"id", "temper", "route", "temper_class", *ELEMENTS, *PROCESS_NUMERIC}
+
+
+def load_bundles(models_dir: str | Path, system: str) -> dict[str, Bundle]:
+    """All trained targets of ``system`` under ``models_dir/<system>/``."""
+    base = Path(models_dir) / system
+    bundles = {t: load_bundle(base / t) for t in TARGETS if (base / t / "meta.json").is_file()}
+    if not bundles:
+        raise AlloyMLError(f"no trained models under {base}: run `dvc repro` first")
+    return bundles
+
+
+def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """Turn a user table into canonical rows; returns (rows, per-row error text, unknown columns)."""
+    base = BALANCE[system]
+    unknown = [c for c in table.columns if c not in _KNOWN]
+    rows = pd.DataFrame(index=table.index)
+    errors = pd.Series("", index=table.index, dtype=object)
+    for e in ELEMENTS:
+        if e in table:
+            vals = pd.to_numeric(table[e], errors="coerce")
+            bad = table[e].notna() & vals.isna()
+            errors[bad] += f"{e}: not a number; "
+            rows[e] = vals.fillna(0.0)
+        else:
+            rows[e] = 0.0
+    others = [e for e in ELEMENTS if e != base]
+    total = rows[others].sum(axis=1)
+    neg = (rows[ELEMENTS] < 0).any(axis=1)
+    errors[neg] += "negative element amount; "
+    over = total > 100.0
+    errors[over] += "alloying elements sum to more than 100 wt%; "
+    if base in table:
+        given = rows[base]
+        off = (given > 0) & ((given + total - 100.0).abs() > 0.5)
+        errors[off] += f"{base} + other elements differ from 100 wt% by more than 0.5; "
+    rows[base] = 100.0 - total
+    for c in PROCESS_NUMERIC:
+        rows[c] = pd.to_numeric(table[c], errors="coerce") if c in table else np.nan
+    temper = (
+        table["temper"].astype("string")
+        if "temper" in table
+        else pd.Series(pd.NA, index=table.index, dtype="string")
+    )
+    rows["temper"] = temper
+    if "temper_class" in table:
+        rows["temper_class"] = table["temper_class"].astype("string")
+    else:
+        rows["temper_class"] = temper.map(
+            lambda t: temper_class(t) if pd.notna(t) else None
+        ).astype("string")
+    unknown_temper = temper.notna() & rows["temper_class"].isna()
+    errors[unknown_temper] += "temper not recognised (use e.g. T6, T651, T73, H18, O, F, RRA); "
+    routes = []
+    for i, r in zip(
+        table.index, table["route"] if "route" in table else [None] * len(table), strict=True
+    ):
+        try:
+            routes.append(normalise_route(None if pd.isna(r) else r))
+        except ValueError as exc:
+            errors[i] += f"{exc}; "
+            routes.append(None)
+    rows["route"] = pd.Series(routes, index=table.index, dtype="string")
+    return rows, errors.str.rstrip("; "), unknown
+
+
+def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) -> pd.DataFrame:
+    """The input table plus predictions, intervals, domain flags and an ``error`` column."""
+    from alloyml.features import featurize
+
+    rows, errors, unknown = canonical_inputs(table, system)
+    if unknown:
+        log.warning("columns not used for prediction: %s", unknown)
+    out = table.copy()
+    ok = errors == ""
+    preset = next(iter(bundles.values())).meta.get("preset", "alloy_v1")
+    feats = featurize(rows.loc[ok], preset=preset) if ok.any() else None
+    all_dom = pd.Series(ok, index=table.index)
+    for target, b in bundles.items():
+        for suffix in ("pred", "lo", "hi"):
+            out[f"{target}_{suffix}"] = np.nan
+        out[f"{target}_in_domain"] = pd.array([pd.NA] * len(table), dtype="boolean")
+        if feats is None:
+            continue
+        res = b.predict(feats[b.features].to_numpy(dtype=float))
+        out.loc[ok, f"{target}_pred"] = res["pred"]
+        out.loc[ok, f"{target}_lo"] = np.maximum(res["lo"], 0.0)  # properties are non-negative
+        out.loc[ok, f"{target}_hi"] = res["hi"]
+        out.loc[ok, f"{target}_in_domain"] = res["in_domain"]
+        all_dom.loc[ok] &= res["in_domain"]
+    out[f"{BALANCE[system]}_wt"] = rows[BALANCE[system]].where(ok)
+    out["in_domain"] = pd.array(np.where(ok, all_dom, pd.NA), dtype="boolean")
+    out["error"] = errors
+    return out
+
+
+def predict_string(
+    alloy: str,
+    system: str,
+    bundles: dict[str, Bundle],
+    temper: str | None = None,
+    route: str | None = None,
+) -> pd.DataFrame:
+    """Predict one alloy written as a string, e.g. ``Mg-14Li-1Al``."""
+    comp = parse_alloy(alloy)
+    base = BALANCE[system]
+    if comp and max(comp, key=comp.get) != base:
+        raise AlloyMLError(
+            f"{alloy!r} is not a {system} alloy: its largest constituent is not {base}"
+        )
+    row = {k: v for k, v in comp.items() if k != base}
+    for sym in row:
+        if sym not in ELEMENTS:
+            raise AlloyMLError(f"element {sym} in {alloy!r} is not modelled by alloyml")
+    row |= {"id": alloy, "temper": temper, "route": route}
+    return predict_table(pd.DataFrame([row]), system, bundles)

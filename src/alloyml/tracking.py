@@ -1,0 +1,147 @@
+"""MLflow tracking: the only module that imports mlflow (apart from the pyfunc wrapper).
+
+The tracking URI comes from ``ALLOYML_TRACKING_URI`` (team mode: an MLflow server with a
+PostgreSQL backend), default ``sqlite:///mlflow.db`` with artefacts in ``./mlartifacts``. Nothing
+happens at import: a :class:`Tracker` is opened with :func:`open_tracker` inside a ``with``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+URI_ENV = "ALLOYML_TRACKING_URI"
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    return os.environ.get(URI_ENV) or DEFAULT_URI
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if f == f and abs(f) != float("inf"):
+            out[k] = f
+    return out
+
+
+class Tracker:
+    """Thin façade over mlflow for alloyml's runs."""
+
+    def __init__(self, mlflow_module: Any, experiment: str) -> None:
+        self.mlflow = mlflow_module
+        self.experiment = experiment
+
+    @contextmanager
+    def run(
+        self, name: str, tags: dict[str, str] | None = None, nested: bool = False
+    ) -> Iterator[Any]:
+        with self.mlflow.start_run(run_name=name, nested=nested, tags=tags or {}) as r:
+            yield r
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict[str, Any], prefix: str = "") -> None:
+        self.mlflow.log_metrics({f"{prefix}{k}": v for k, v in _finite(metrics).items()})
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_dataset(
+        self, frame: pd.DataFrame, source: str, name: str, digest: str, context: str = "training"
+    ) -> None:
+        ds = self.mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+        self.mlflow.log_input(ds, context=context)
+
+    def log_bundle_model(
+        self,
+        bundle_dir: str | Path,
+        example: pd.DataFrame,
+        registered_name: str,
+        pip_requirements: list[str],
+    ) -> str | None:
+        """Log the bundle as a pyfunc model from code, register it, set alias ``champion``."""
+        from mlflow.models import infer_signature
+
+        from alloyml.bundle import load_bundle
+
+        b = load_bundle(bundle_dir)
+        out = b.predict(example[b.features].to_numpy(dtype=float))
+        out_df = pd.DataFrame({k: out[k] for k in ("pred", "lo", "hi", "in_domain")})
+        signature = infer_signature(example[b.features], out_df)
+        code = Path(__file__).with_name("mlflow_model.py")
+        info = self.mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(code),
+            artifacts={"bundle": str(Path(bundle_dir).resolve())},
+            signature=signature,
+            input_example=example[b.features].head(3),
+            pip_requirements=pip_requirements,
+            registered_model_name=registered_name,
+        )
+        version = getattr(info, "registered_model_version", None)
+        if version is not None:
+            self.mlflow.MlflowClient().set_registered_model_alias(
+                registered_name, "champion", str(version)
+            )
+        return None if version is None else str(version)
+
+
+@contextmanager
+def open_tracker(experiment: str, uri: str | None = None) -> Iterator[Tracker]:
+    """Configure mlflow for ``experiment`` and yield a :class:`Tracker`.
+
+    With the default SQLite store, artefacts go to ``./mlartifacts`` next to ``mlflow.db``.
+    """
+    import mlflow
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            db = Path(uri.removeprefix("sqlite:///"))
+            location = (db.resolve().parent / "mlartifacts").as_uri()
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    try:
+        yield Tracker(mlflow, experiment)
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()

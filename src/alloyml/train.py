@@ -1,0 +1,501 @@
+"""Training: model selection by grouped CV, nested tuning, honest protocols, calibrated intervals.
+
+For one system and one target:
+
+1. **Screen** every candidate family of ``train.models`` with default hyper-parameters under the
+   ``random`` and ``grouped`` protocols (out-of-fold predictions, R² / MAE / RMSE / MAPE).
+2. **Select** the champion family by grouped-CV MAE (a new alloy is a new composition).
+3. **Tune** the champion with Optuna when it has a search space and ``train.tuning.n_trials``
+   > 0, *nested*: inside each outer grouped fold a study is run with inner grouped CV on the
+   training part only, so the outer score of the tuned pipeline never sees its test fold.
+   The tuned pipeline replaces the default one only if its nested score is better.
+4. **Evaluate** the champion under every protocol (random, grouped, leave-one-source-out,
+   extrapolation) with conformal intervals calibrated on inner grouped CV of each outer training
+   part: the reported coverage and width are out-of-sample.
+5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
+   rows, the domain threshold on grouped held-out k-NN distances.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.inspection import permutation_importance
+
+from alloyml.bundle import Bundle
+from alloyml.models import SEARCH_SPACES, make_estimator, suggest
+from alloyml.uncertainty import ConformalInterval, Domain
+from alloyml.validation import (
+    extrapolation_split,
+    grouped_splits,
+    loso_splits,
+    random_splits,
+    regression_metrics,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` section of ``params.yaml`` (see :func:`alloyml.params.train_params`)."""
+
+    seed: int = 42
+    models: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp")
+    gp_max_rows: int = 1200
+    folds: int = 5
+    random_repeats: int = 1
+    inner_folds: int = 3
+    extrapolation_quantile: float = 0.9
+    alpha: float = 0.1
+    normalised_intervals: bool = True
+    tuning_trials: int = 15
+    tuning_models: tuple[str, ...] = ("xgb", "gbr", "rf", "et")
+    domain_k: int = 5
+    domain_level: float = 0.95
+    min_rows: int = 40
+    n_jobs: int = 2
+    learning_curve_fractions: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass
+class ProtocolResult:
+    metrics: dict[str, float]
+    y: np.ndarray
+    pred: np.ndarray
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    in_domain: np.ndarray | None = None
+    test_idx: np.ndarray | None = None
+
+
+@dataclass
+class TargetResult:
+    """Everything training one target produced."""
+
+    target: str
+    n_rows: int
+    screening: dict[str, dict[str, dict[str, float]]]  # model -> protocol -> metrics
+    champion: str
+    champion_params: dict[str, Any]
+    tuned: bool
+    protocols: dict[str, ProtocolResult]  # champion under each protocol, with intervals
+    bundle: Bundle
+    calibration_curve: list[tuple[float, float]]  # (nominal, empirical) on grouped protocol
+    learning_curve: list[tuple[float, float]]  # (train fraction, grouped MAE)
+    importance: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _oof(
+    name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, splits, cfg: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions over ``splits``; returns (test indices, predictions)."""
+    idx, preds = [], []
+    for tr, te in splits:
+        est = make_estimator(name, cfg.seed, cfg.n_jobs, **params).fit(X[tr], y[tr])
+        idx.append(te)
+        preds.append(est.predict(X[te]))
+    return np.concatenate(idx), np.concatenate(preds)
+
+
+def _score(name: str, params: dict[str, Any], X, y, splits, cfg) -> dict[str, float]:
+    te, p = _oof(name, params, X, y, splits, cfg)
+    return regression_metrics(y[te], p)
+
+
+def _tune(
+    name: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, seed: int
+) -> dict[str, Any]:
+    """Optuna TPE over the family's space, scored by inner grouped-CV MAE on (X, y) only."""
+    splits = grouped_splits(groups, cfg.inner_folds, seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, name)
+        return _score(name, params, X, y, splits, cfg)["mae"]
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=cfg.tuning_trials)
+    return dict(study.best_params)
+
+
+def _heldout_distances(X: np.ndarray, splits, cfg: TrainConfig) -> np.ndarray:
+    out = []
+    for tr, te in splits:
+        dm = Domain(k=cfg.domain_k, level=cfg.domain_level).fit(X[tr])
+        out.append(dm.distance(X[te]))
+    return np.concatenate(out)
+
+
+def _protocol_with_intervals(
+    name: str,
+    params: dict[str, Any],
+    X,
+    y,
+    groups,
+    splits,
+    cfg: TrainConfig,
+    keep_scores: bool = False,
+) -> tuple[ProtocolResult, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Champion under one protocol: point predictions, conformal intervals and domain flags.
+
+    Each outer training part calibrates its own interval by inner grouped CV, so the coverage
+    measured on the outer test part is out-of-sample.
+    """
+    ys, ps, los, his, dom, tes, scores = [], [], [], [], [], [], []
+    for k, (tr, te) in enumerate(splits):
+        est = make_estimator(name, cfg.seed, cfg.n_jobs, **params).fit(X[tr], y[tr])
+        pred = est.predict(X[te])
+        inner = grouped_splits(groups[tr], cfg.inner_folds, cfg.seed + 1000 + k)
+        ite, ip = _oof(name, params, X[tr], y[tr], inner, cfg)
+        order = np.argsort(ite)
+        oof = ip[order]
+        iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
+            X[tr], y[tr], oof
+        )
+        lo, hi = iv.predict_interval(X[te], pred)
+        dm = Domain(k=cfg.domain_k, level=cfg.domain_level).fit(X[tr])
+        dm.calibrate(_heldout_distances(X[tr], inner, cfg))
+        ys.append(y[te])
+        ps.append(pred)
+        los.append(lo)
+        his.append(hi)
+        dom.append(dm.in_domain(X[te]))
+        tes.append(te)
+        if keep_scores:
+            s = iv.scaler_(X[tr], exclude_self=True) if iv.scaler_ is not None else np.ones(len(tr))
+            s_te = (
+                iv.half_width(X[te]) / iv.q_
+                if np.isfinite(iv.q_) and iv.q_ > 0
+                else np.ones(len(te))
+            )
+            scores.append((np.abs(y[tr] - oof) / s, s_te, np.abs(y[te] - pred)))
+    y_all, p_all = np.concatenate(ys), np.concatenate(ps)
+    lo_all, hi_all, d_all = np.concatenate(los), np.concatenate(his), np.concatenate(dom)
+    m = regression_metrics(y_all, p_all)
+    inside = (y_all >= lo_all) & (y_all <= hi_all)
+    m |= {
+        "coverage": float(inside.mean()),
+        "interval_width": float(np.mean(hi_all - lo_all)),
+        "in_domain_rate": float(d_all.mean()),
+        "coverage_in_domain": float(inside[d_all].mean()) if d_all.any() else float("nan"),
+        "coverage_out_of_domain": float(inside[~d_all].mean()) if (~d_all).any() else float("nan"),
+    }
+    res = ProtocolResult(m, y_all, p_all, lo_all, hi_all, d_all, np.concatenate(tes))
+    return res, scores
+
+
+def _calibration_curve(scores, alphas=(0.5, 0.4, 0.3, 0.2, 0.1, 0.05)) -> list[tuple[float, float]]:
+    from alloyml.uncertainty import conformal_quantile
+
+    curve = []
+    for a in alphas:
+        hit = n = 0
+        for cal, s_te, abs_err in scores:
+            q = conformal_quantile(cal, a)
+            hit += int(np.sum(abs_err <= q * s_te))
+            n += len(abs_err)
+        curve.append((1.0 - a, hit / n if n else float("nan")))
+    return curve
+
+
+def train_target(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    sources: np.ndarray,
+    feature_names: list[str],
+    target: str,
+    cfg: TrainConfig,
+) -> TargetResult:
+    """Run steps 1-5 of the module docstring for one target (rows with ``y`` present)."""
+    t0 = time.perf_counter()
+    n = len(y)
+    timings: dict[str, float] = {}
+    rnd = random_splits(n, cfg.folds, cfg.random_repeats, cfg.seed)
+    grp = grouped_splits(groups, cfg.folds, cfg.seed)
+    screening: dict[str, dict[str, dict[str, float]]] = {}
+    for name in cfg.models:
+        if name == "gp" and n > cfg.gp_max_rows:
+            log.info("%s: skipping gp (%d rows > gp_max_rows)", target, n)
+            continue
+        t = time.perf_counter()
+        screening[name] = {
+            "random": _score(name, {}, X, y, rnd, cfg),
+            "grouped": _score(name, {}, X, y, grp, cfg),
+        }
+        timings[f"screen_{name}"] = time.perf_counter() - t
+        log.info(
+            "%s %s grouped %s",
+            target,
+            name,
+            {k: round(v, 3) for k, v in screening[name]["grouped"].items()},
+        )
+    champion = min(screening, key=lambda m: screening[m]["grouped"]["mae"])
+    params: dict[str, Any] = {}
+    tuned = False
+    if cfg.tuning_trials > 0 and champion in cfg.tuning_models and champion in SEARCH_SPACES:
+        t = time.perf_counter()
+        idx, preds = [], []
+        for k, (tr, te) in enumerate(grp):
+            best = _tune(champion, X[tr], y[tr], groups[tr], cfg, cfg.seed + k)
+            est = make_estimator(champion, cfg.seed, cfg.n_jobs, **best).fit(X[tr], y[tr])
+            idx.append(te)
+            preds.append(est.predict(X[te]))
+        nested = regression_metrics(y[np.concatenate(idx)], np.concatenate(preds))
+        screening[f"{champion}_tuned"] = {"grouped": nested}
+        timings["tuning_nested"] = time.perf_counter() - t
+        if nested["mae"] < screening[champion]["grouped"]["mae"]:
+            params = _tune(champion, X, y, groups, cfg, cfg.seed)
+            tuned = True
+        log.info("%s tuned %s nested grouped MAE %.3f (default %.3f) -> %s", target, champion,
+                 nested["mae"], screening[champion]["grouped"]["mae"], "tuned" if tuned else "default")  # fmt: skip
+    t = time.perf_counter()
+    protocols: dict[str, ProtocolResult] = {}
+    scores_grp: list = []
+    for proto, splits in (
+        ("random", rnd),
+        ("grouped", grp),
+        ("loso", loso_splits(sources)),
+        ("extrapolation", extrapolation_split(y, groups, cfg.extrapolation_quantile)),
+    ):
+        if not splits:
+            continue
+        res, sc = _protocol_with_intervals(
+            champion, params, X, y, groups, splits, cfg, keep_scores=proto == "grouped"
+        )
+        protocols[proto] = res
+        if proto == "grouped":
+            scores_grp = sc
+    timings["protocols"] = time.perf_counter() - t
+    # final model, interval and domain on all rows
+    est = make_estimator(champion, cfg.seed, cfg.n_jobs, **params).fit(X, y)
+    te, p = _oof(champion, params, X, y, grp, cfg)
+    oof = p[np.argsort(te)]
+    iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(X, y, oof)
+    dm = (
+        Domain(k=cfg.domain_k, level=cfg.domain_level)
+        .fit(X)
+        .calibrate(_heldout_distances(X, grp, cfg))
+    )
+    # learning curve (grouped CV, training parts subsampled)
+    rng = np.random.default_rng(cfg.seed)
+    lc = []
+    for frac in cfg.learning_curve_fractions:
+        sub = [(rng.permutation(tr)[: max(5, int(frac * len(tr)))], te_) for tr, te_ in grp]
+        lc.append((frac, _score(champion, params, X, y, sub, cfg)["mae"]))
+    # permutation importance on the first grouped fold
+    tr0, te0 = grp[0]
+    e0 = make_estimator(champion, cfg.seed, cfg.n_jobs, **params).fit(X[tr0], y[tr0])
+    pi = permutation_importance(
+        e0, X[te0], y[te0], n_repeats=3, random_state=cfg.seed, scoring="neg_mean_absolute_error"
+    )
+    order = np.argsort(pi.importances_mean)[::-1][:25]
+    importance = {feature_names[i]: float(pi.importances_mean[i]) for i in order}
+    meta = {
+        "target": target,
+        "model": champion,
+        "params": params,
+        "tuned": tuned,
+        "features": list(feature_names),
+        "alpha": cfg.alpha,
+        "n_rows": int(n),
+        "seed": cfg.seed,
+        "metrics": {k: v.metrics for k, v in protocols.items()},
+    }
+    bundle = Bundle(estimator=est, interval=iv, domain=dm, meta=meta)
+    timings["total"] = time.perf_counter() - t0
+    return TargetResult(
+        target=target,
+        n_rows=n,
+        screening=screening,
+        champion=champion,
+        champion_params=params,
+        tuned=tuned,
+        protocols=protocols,
+        bundle=bundle,
+        calibration_curve=_calibration_curve(scores_grp) if scores_grp else [],
+        learning_curve=lc,
+        importance=importance,
+        timings=timings,
+    )
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ("scikit-learn", "xgboost-cpu", "skops", "numpy", "pandas", "mlflow")
+    out = []
+    for p in pkgs:
+        try:
+            out.append(f"{p}=={version(p)}")
+        except Exception:
+            continue
+    return out
+
+
+def train_system(
+    system: str,
+    features: Any,
+    processed: Any,
+    targets: tuple[str, ...],
+    cfg: TrainConfig,
+    preset: str,
+    models_dir: Any,
+    plots_dir: Any,
+    tracker: Any = None,
+    data_source: str = "",
+    data_digest: str = "",
+) -> dict[str, Any]:
+    """Train every target of ``system``; save bundles and plots; log to ``tracker`` if given.
+
+    Args:
+        features: frame with ``row_uid``, ``group_id``, the targets and the preset's features.
+        processed: the processed table (for ``source_id`` and provenance), joined on ``row_uid``.
+        models_dir: ``models/<system>``; each target goes to ``<models_dir>/<target>/``.
+        plots_dir: where PNGs go (``<target>_parity.png`` ...).
+
+    Returns:
+        The metrics document written to ``reports/metrics/<system>.json``.
+    """
+    from pathlib import Path
+
+    from alloyml import plots
+    from alloyml.bundle import save_bundle
+    from alloyml.features import feature_labels
+
+    feats = feature_labels(preset)
+    missing = [f for f in feats if f not in features.columns]
+    if missing:
+        from alloyml.errors import AlloyMLError
+
+        raise AlloyMLError(
+            f"features table lacks {len(missing)} columns of preset {preset!r}, e.g. {missing[:5]}"
+        )
+    df = features.merge(
+        processed[["row_uid", "source_id"]], on="row_uid", how="left", validate="one_to_one"
+    )
+    models_dir, plots_dir = Path(models_dir), Path(plots_dir)
+    doc: dict[str, Any] = {}
+    for target in targets:
+        sub = df.loc[df[target].notna()].reset_index(drop=True)
+        if len(sub) < cfg.min_rows:
+            log.warning(
+                "%s/%s: only %d rows (< min_rows %d); not trained",
+                system,
+                target,
+                len(sub),
+                cfg.min_rows,
+            )
+            doc[target] = {"skipped": f"{len(sub)} rows < min_rows {cfg.min_rows}"}
+            continue
+        X = sub[feats].to_numpy(dtype=float)
+        if not np.isfinite(X).all():
+            from alloyml.errors import AlloyMLError
+
+            bad = [feats[j] for j in np.flatnonzero(~np.isfinite(X).all(axis=0))][:5]
+            raise AlloyMLError(f"{system}/{target}: non-finite feature values in {bad}")
+        y = sub[target].to_numpy(dtype=float)
+        res = train_target(
+            X,
+            y,
+            sub["group_id"].to_numpy(),
+            sub["source_id"].astype(str).to_numpy(),
+            feats,
+            target,
+            cfg,
+        )
+        res.bundle.meta |= {"system": system, "preset": preset, "data_digest": data_digest}
+        bdir = save_bundle(res.bundle, models_dir / target)
+        title = f"{system} {target} — {res.champion}{' (tuned)' if res.tuned else ''}"
+        pngs = []
+        g = res.protocols.get("grouped")
+        if g is not None:
+            pngs.append(
+                plots.parity(
+                    g.y,
+                    g.pred,
+                    g.lo,
+                    g.hi,
+                    g.in_domain,
+                    f"{title}, grouped CV",
+                    plots_dir / f"{target}_parity.png",
+                )
+            )
+            pngs.append(
+                plots.residuals(
+                    g.y, g.pred, f"{title}, grouped CV", plots_dir / f"{target}_residuals.png"
+                )
+            )
+        pngs.append(
+            plots.calibration(
+                res.calibration_curve,
+                f"{title}: interval calibration",
+                plots_dir / f"{target}_calibration.png",
+            )
+        )
+        pngs.append(
+            plots.importance(
+                res.importance,
+                f"{title}: permutation importance",
+                plots_dir / f"{target}_importance.png",
+            )
+        )
+        pngs.append(
+            plots.learning_curve(
+                res.learning_curve,
+                f"{title}: learning curve",
+                plots_dir / f"{target}_learning_curve.png",
+            )
+        )
+        doc[target] = {
+            "n_rows": res.n_rows,
+            "champion": res.champion,
+            "tuned": res.tuned,
+            "params": res.champion_params,
+            "protocols": {k: v.metrics for k, v in res.protocols.items()},
+            "screening": res.screening,
+            "calibration_curve": [[a, b] for a, b in res.calibration_curve],
+        }
+        if tracker is not None:
+            _log_target(
+                tracker, system, target, res, sub, feats, bdir, pngs, data_source, data_digest
+            )
+    return doc
+
+
+def _log_target(
+    tracker, system, target, res: TargetResult, sub, feats, bdir, pngs, data_source, data_digest
+) -> None:
+    tags = {"system": system, "target": target, "data_digest": data_digest}
+    for model, protos in res.screening.items():
+        for proto, m in protos.items():
+            with tracker.run(
+                f"{target}/{model}/{proto}",
+                tags=tags | {"model": model, "protocol": proto},
+                nested=True,
+            ):
+                tracker.log_params({"model": model, "protocol": proto, "target": target})
+                tracker.log_metrics(m)
+    with tracker.run(
+        f"{target}/champion", tags=tags | {"model": res.champion, "role": "champion"}, nested=True
+    ):
+        tracker.log_params(
+            {"model": res.champion, "tuned": res.tuned, "n_rows": res.n_rows, **res.champion_params}
+        )
+        for proto, pr in res.protocols.items():
+            tracker.log_metrics(pr.metrics, prefix=f"{proto}_")
+        tracker.log_dataset(
+            sub[["row_uid", "group_id", target, *feats]],
+            source=data_source,
+            name=f"{system}-{target}",
+            digest=data_digest,
+        )
+        for p in pngs:
+            tracker.log_artifact(p, "plots")
+        tracker.log_bundle_model(bdir, sub, f"alloyml-{system}-{target}", _pip_requirements())
