@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.source not in specs:
         raise SystemExit(f"error: source {args.source!r} is not declared in {p.sources_file}")
     spec = specs[args.source]
+    if p.sources.get(spec.id) != spec.system:
+        raise SystemExit(
+            f"error: params.yaml ingest.sources.{spec.id} is {p.sources.get(spec.id)!r} but "
+            f"{p.sources_file} declares system {spec.system!r}"
+        )
     result = ingest_source(spec, raw_dir=p.raw_dir)
     meta = write_interim(result, spec, args.out_dir)
     logging.getLogger("alloyml.ingest").info(

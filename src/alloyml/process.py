@@ -12,7 +12,7 @@ import re
 
 from alloyml.schema import ROUTES
 
-_T = re.compile(r"^T\s*([1-9])")
+_T = re.compile(r"^T\s*(10|[1-9])")
 _RRA = re.compile(r"\bRRA\b|retrogress", re.IGNORECASE)
 
 _ROUTE_ALIASES = {
@@ -62,7 +62,9 @@ def temper_class(temper: str | None) -> str | None:
     up = text.upper()
     m = _T.match(up)
     if m:
-        return f"T{m.group(1)}"
+        # T10 (ANSI H35.1: cooled from shaping, cold worked, artificially aged) is its own
+        # temper, not a T1 variant; alloyml has no class for it.
+        return None if m.group(1) == "10" else f"T{m.group(1)}"
     if up[0] in "FOHW" and (len(up) == 1 or not up[1].isalpha()):
         return up[0]
     return None

@@ -218,6 +218,7 @@ def read_table(
                 encoding="utf-8-sig",
                 keep_default_na=False,
                 na_values=[""],
+                skip_blank_lines=False,
             )
         else:
             raise SourceError(

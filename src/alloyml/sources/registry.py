@@ -75,8 +75,16 @@ def parse_sources(doc: Any, where: str = "sources.yaml") -> dict[str, SourceSpec
         if system not in ("al", "mg"):
             raise ConfigError(f"{here}: system must be 'al' or 'mg', got {system!r}")
         files = []
-        for j, f in enumerate(_require(entry, "files", here)):
+        declared = _require(entry, "files", here)
+        if not isinstance(declared, list) or not declared:
+            raise ConfigError(f"{here}: 'files' must be a non-empty list")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"{here}: 'options' must be a mapping")
+        for j, f in enumerate(declared):
             fwhere = f"{here} files[{j}]"
+            if not isinstance(f, dict):
+                raise ConfigError(f"{fwhere}: must be a mapping with path and sha256")
             sha = str(_require(f, "sha256", fwhere)).lower()
             if not _SHA256.match(sha):
                 raise ConfigError(f"{fwhere}: sha256 must be 64 hex digits")
@@ -89,7 +97,7 @@ def parse_sources(doc: Any, where: str = "sources.yaml") -> dict[str, SourceSpec
             system=system,
             adapter=str(_require(entry, "adapter", here)),
             files=tuple(files),
-            options=dict(entry.get("options") or {}),
+            options=dict(options),
             citation=str(entry.get("citation", "")),
             licence=str(entry.get("licence", "")),
             doi=entry.get("doi"),

@@ -161,12 +161,18 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         comp = rows[elements].copy()
         if balance not in comp:
             comp[balance] = np.nan
-        comp[balance] = comp[balance].fillna(
-            100.0 - comp.drop(columns=balance).fillna(0).sum(axis=1)
-        )
-        wt = at_to_wt(comp.to_numpy(), list(comp.columns))
-        for i, e in enumerate(comp.columns):
-            rows[e] = np.where(comp[e].isna(), np.nan, wt[:, i])
+        others = comp.drop(columns=balance).fillna(0)
+        comp[balance] = comp[balance].fillna(100.0 - others.sum(axis=1))
+        bad = (comp < 0).any(axis=1) | (others.sum(axis=1) > 100.0)
+        for sid in comp.index[bad]:
+            rejects.add(sid, "composition_sum", balance, "elements exceed 100 at% (negative balance)")
+        good = ~bad
+        for e in comp.columns:
+            rows[e] = np.nan
+        if good.any():
+            wt = at_to_wt(comp.loc[good].to_numpy(), list(comp.columns))
+            for i, e in enumerate(comp.columns):
+                rows.loc[good, e] = np.where(comp.loc[good, e].isna(), np.nan, wt[:, i])
         elements = list(comp.columns)
     elif basis != "wt_pct":
         raise SourceError(

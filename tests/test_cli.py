@@ -1,0 +1,140 @@
+"""The ``alloyml`` command line: ``data validate`` and ``data inspect``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from alloyml.cli import app
+
+DATA = Path(__file__).resolve().parent / "data"
+CSV = DATA / "inhouse_7xxx.csv"
+SPEC = DATA / "inhouse_7xxx.spec.yaml"
+REASONS = ("non_numeric", "unknown_route", "balance_in_wrong_column", "missing_all_targets")
+
+
+@pytest.fixture
+def run(repo):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        # wide terminal so rich does not fold reason codes across lines
+        return runner.invoke(app, list(args), env={"COLUMNS": "240"})
+
+    return invoke
+
+
+def _validate_args(repo, *extra, file=CSV, spec=SPEC):
+    return [
+        "data",
+        "validate",
+        str(file),
+        "--spec",
+        str(spec),
+        "--params",
+        str(repo / "params.yaml"),
+        *extra,
+    ]
+
+
+def assert_clean_failure(result, *fragments: str) -> None:
+    """Exit 1 through typer.Exit (not an uncaught exception), one message, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert "error:" in result.output
+    for frag in fragments:
+        assert frag in result.output, result.output
+
+
+def test_validate_fixture_summary_and_reasons(run, repo):
+    result = run(*_validate_args(repo))
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    out = result.output
+    assert re.search(r"│\s*7\s*│\s*3\s*│\s*4\s*│", out), out  # rows in / usable / rejected
+    for reason in REASONS:
+        assert reason in out
+    assert "lab_batch3" in out
+    assert "Operator" in out  # ignored column reported
+
+
+def test_validate_writes_rejects_csv(run, repo, tmp_path):
+    out_csv = tmp_path / "out.csv"
+    result = run(*_validate_args(repo, "--rejects", str(out_csv)))
+    assert result.exit_code == 0, result.output
+    rej = pd.read_csv(out_csv)
+    assert len(rej) == 4
+    assert rej["source_row"].tolist() == [3, 4, 5, 6]
+    assert rej["reason"].tolist() == list(REASONS)
+    assert set(rej["stage"]) == {"ingest"}
+    assert str(out_csv) in result.output.replace("\n", "")
+
+
+def test_validate_without_params_file_uses_defaults(run, tmp_path):
+    result = run(
+        "data", "validate", str(CSV), "--spec", str(SPEC), "--params", str(tmp_path / "nope.yaml")
+    )
+    assert result.exit_code == 0, result.output
+    assert "missing_all_targets" in result.output
+
+
+def test_validate_nonexistent_file(run, repo, tmp_path):
+    result = run(*_validate_args(repo, file=tmp_path / "missing.csv"))
+    assert_clean_failure(result, "not found", "missing.csv")
+
+
+def test_validate_nonexistent_spec(run, repo, tmp_path):
+    result = run(*_validate_args(repo, spec=tmp_path / "missing.yaml"))
+    assert_clean_failure(result, "not found", "missing.yaml")
+
+
+def _bad_spec(tmp_path: Path, mutate) -> Path:
+    doc = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    mutate(doc)
+    p = tmp_path / "bad.spec.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return p
+
+
+BAD_SPECS = {
+    "unknown_system": (lambda d: d.update(system="ti"), "'ti'"),
+    "unknown_canonical": (lambda d: d["options"]["columns"].update({"Zn (wt%)": "zinc"}), "'zinc'"),
+    "unmodelled_element": (lambda d: d["options"]["columns"].update({"Zr (wt%)": "Hf"}), "'Hf'"),
+    "header_not_in_file": (
+        lambda d: d["options"]["columns"].update({"Ni (wt%)": "Ni"}),
+        "'Ni (wt%)'",
+    ),
+    "unknown_basis": (lambda d: d["options"].update(basis="vol_pct"), "'vol_pct'"),
+    "bad_id": (lambda d: d.update(id="Lab Batch"), "lower_snake_case"),
+    "unknown_adapter": (lambda d: d.update(adapter="nosuch"), "'nosuch'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_validate_bad_spec(run, repo, tmp_path, case):
+    mutate, fragment = BAD_SPECS[case]
+    result = run(*_validate_args(repo, spec=_bad_spec(tmp_path, mutate)))
+    assert_clean_failure(result, fragment)
+
+
+def test_validate_spec_not_yaml(run, repo, tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("id: [unclosed\n", encoding="utf-8")
+    assert_clean_failure(run(*_validate_args(repo, spec=p)), "not valid YAML")
+
+
+def test_inspect_missing_processed_dir(run, tmp_path):
+    result = run("data", "inspect", "al", "--processed-dir", str(tmp_path / "processed"))
+    assert_clean_failure(result, "not found", "al.parquet")
+
+
+def test_no_args_shows_help(run):
+    result = run()
+    assert "data" in result.output
+    assert "Traceback" not in result.output
