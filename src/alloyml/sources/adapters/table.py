@@ -165,7 +165,9 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         comp[balance] = comp[balance].fillna(100.0 - others.sum(axis=1))
         bad = (comp < 0).any(axis=1) | (others.sum(axis=1) > 100.0)
         for sid in comp.index[bad]:
-            rejects.add(sid, "composition_sum", balance, "elements exceed 100 at% (negative balance)")
+            rejects.add(
+                sid, "composition_sum", balance, "elements exceed 100 at% (negative balance)"
+            )
         good = ~bad
         for e in comp.columns:
             rows[e] = np.nan
