@@ -10,6 +10,8 @@ Decisions, in the order they are applied (parameters in ``params.yaml`` ``clean:
    ``wrong_base`` (the system's balance element is not the largest constituent),
    ``no_target`` (no property at all), ``ys_gt_uts`` (yield above tensile strength: physically
    impossible, so one of the two numbers is wrong and we cannot tell which),
+   ``composite_material`` (rows an adapter lists in ``notes['composite_rows']``: metal-matrix
+   composites whose reinforcement has no composition column),
    ``elong_out_of_range`` (not 0 < elongation < 100 %), ``implausible_property`` (outside the
    per-system range in ``clean.plausible``).
 3. **Flags (row kept):** ``flag_sum_off`` (sum off by more than ``sum_flag_wt``),
@@ -321,7 +323,18 @@ def clean_system(
         .sort_values(["source_id", "source_row"], kind="stable")
         .reset_index(drop=True)
     )
-    kept, clean_rej = physical_checks(allrows, system, params)
+    # Rows an adapter identified as not being an alloy (metal-matrix composites whose
+    # reinforcement has no composition column) are rejected here, before any check.
+    not_alloy = pd.Series(False, index=allrows.index)
+    for sid in interim:
+        rows_ = set(interim[sid][2].get("notes", {}).get("composite_rows", []))
+        not_alloy |= (allrows["source_id"] == sid) & allrows["source_row"].astype(int).isin(rows_)
+    composite_rej = _reject(
+        allrows, not_alloy, "composite_material", "alloy_name",
+        "metal-matrix composite: the reinforcement is not in the composition",
+    )  # fmt: skip
+    kept, clean_rej = physical_checks(allrows.loc[~not_alloy], system, params)
+    clean_rej = pd.concat([r for r in (composite_rej, clean_rej) if len(r)] or [clean_rej], ignore_index=True)
     agg = aggregate_replicates(kept, params)
     merged = merge_cross_source(agg, params)
     table = add_derived(merged, system)

@@ -69,10 +69,10 @@ def make_estimator(
     if name == "ridge":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=(0.01, 0.1, 1.0, 10.0, 100.0)))
     if name == "rf":
-        kw = {"n_estimators": 300, "max_features": 0.5, "min_samples_leaf": 1} | overrides
+        kw = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1} | overrides
         return RandomForestRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "et":
-        kw = {"n_estimators": 300, "max_features": 0.7, "min_samples_leaf": 1} | overrides
+        kw = {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1} | overrides
         return ExtraTreesRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "gbr":
         kw = {
@@ -86,15 +86,17 @@ def make_estimator(
         from xgboost import XGBRegressor
 
         kw = {
-            "n_estimators": 500,
-            "learning_rate": 0.05,
+            "n_estimators": 400,
+            "learning_rate": 0.06,
             "max_depth": 5,
             "min_child_weight": 2.0,
             "subsample": 0.8,
             "colsample_bytree": 0.7,
             "reg_lambda": 1.0,
         } | overrides
-        return XGBRegressor(random_state=random_state, n_jobs=n_jobs, tree_method="hist", **kw)
+        return XGBRegressor(
+            random_state=random_state, n_jobs=n_jobs, tree_method="hist", max_bin=128, **kw
+        )
     if name == "gp":
         kernel = ConstantKernel(1.0) * Matern(length_scale=3.0, nu=2.5) + WhiteKernel(0.1)
         gp = GaussianProcessRegressor(

@@ -60,7 +60,7 @@ class TrainConfig:
     domain_level: float = 0.95
     min_rows: int = 40
     n_jobs: int = 2
-    learning_curve_fractions: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+    learning_curve_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass
@@ -275,8 +275,9 @@ def train_target(
     timings["protocols"] = time.perf_counter() - t
     # final model, interval and domain on all rows
     est = make_estimator(champion, cfg.seed, cfg.n_jobs, **params).fit(X, y)
-    te, p = _oof(champion, params, X, y, grp, cfg)
-    oof = p[np.argsort(te)]
+    g = protocols["grouped"]  # out-of-fold predictions of the champion over the grouped folds
+    oof = np.empty(n)
+    oof[g.test_idx] = g.pred
     iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(X, y, oof)
     dm = (
         Domain(k=cfg.domain_k, level=cfg.domain_level)
