@@ -1,0 +1,170 @@
+"""Process descriptors: presence encoding, Hollomon–Jaffe exposure, RRA, deformation, one-hots."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from alloyml.errors import SchemaError
+from alloyml.features.presets import get_preset
+from alloyml.features.process import (
+    HJ_CONSTANT,
+    KELVIN,
+    PROCESS_INPUT_COLUMNS,
+    process_features,
+    process_labels,
+)
+
+PRESET = get_preset("alloy_v1")
+LABELS = process_labels(PRESET.routes, PRESET.tempers)
+RRA_CODE = PRESET.tempers.index("RRA")
+
+
+def run(*stages: dict[str, object]) -> list[dict[str, float]]:
+    """Process features of rows given as ``{column: value}`` (codes for route/temper by name)."""
+    proc = np.full((len(stages), len(PROCESS_INPUT_COLUMNS)), np.nan)
+    for r, row in enumerate(stages):
+        for colname, value in row.items():
+            if colname == "route":
+                value = PRESET.routes.index(str(value))
+            elif colname == "temper_class":
+                value = PRESET.tempers.index(str(value))
+            proc[r, PROCESS_INPUT_COLUMNS.index(colname)] = value
+    X = process_features(proc, len(PRESET.routes), len(PRESET.tempers), RRA_CODE)
+    assert X.shape == (len(stages), len(LABELS))
+    return [dict(zip(LABELS, x, strict=True)) for x in X]
+
+
+def hj(t_c: float, t_h: float) -> float:
+    return (t_c + KELVIN) * (HJ_CONSTANT + math.log10(t_h))
+
+
+T6 = {"sol1_T_C": 480, "sol1_t_h": 1, "age1_T_C": 120, "age1_t_h": 24}
+
+
+def test_absent_stage_is_zero_with_indicator_off() -> None:
+    (row,) = run({})
+    assert all(row[f"proc_has_{s}"] == 0 for s in ("homog", "sol1", "age1", "age3"))
+    assert row["proc_age2_T_C"] == 0 and row["proc_age2_t_h"] == 0 and row["proc_age2_hj_K"] == 0
+    assert row["proc_route_unknown"] == 1 and row["proc_temper_unknown"] == 1
+    assert row["proc_n_age_stages"] == 0 and row["proc_age_hj_eq_K"] == 0
+
+
+def test_zero_time_means_absent_even_with_a_dummy_temperature() -> None:
+    # Jiang et al. Sheet5 writes absent stages as T = 160 °C, t = 0
+    (row,) = run(T6 | {"age2_T_C": 160, "age2_t_h": 0})
+    assert row["proc_has_age2"] == 0 and row["proc_age2_T_C"] == 0
+    assert row["proc_n_age_stages"] == 1
+
+
+def test_t6_stage_values_and_hollomon_jaffe() -> None:
+    (row,) = run(T6 | {"temper_class": "T6", "route": "extruded"})
+    assert row["proc_has_sol1"] == 1 and row["proc_sol1_T_C"] == 480 and row["proc_sol1_t_h"] == 1
+    assert row["proc_age1_hj_K"] == pytest.approx(hj(120, 24))
+    assert row["proc_age1_hj_K"] == pytest.approx(8405.63, abs=0.01)
+    assert row["proc_age_hj_eq_K"] == pytest.approx(row["proc_age1_hj_K"], rel=1e-12)
+    assert row["proc_age_hj_max_K"] == row["proc_age1_hj_K"]
+    assert row["proc_temper_T6"] == 1 and row["proc_route_extruded"] == 1
+    assert row["proc_temper_unknown"] == 0 and row["proc_route_unknown"] == 0
+    assert row["proc_n_sol_stages"] == 1 and row["proc_n_age_stages"] == 1
+    assert row["proc_rra"] == 0 and row["proc_n_params_unknown"] == 0
+
+
+def test_equivalent_exposure_adds_equivalent_times() -> None:
+    (two, one) = run(
+        T6 | {"age2_T_C": 120, "age2_t_h": 24},  # 2 x 24 h at 120 °C ...
+        T6 | {"age1_t_h": 48},  # ... equals 48 h at 120 °C
+    )
+    assert two["proc_age_hj_eq_K"] == pytest.approx(one["proc_age1_hj_K"], rel=1e-12)
+    assert two["proc_age_total_t_h"] == 48
+    (step,) = run({"age1_T_C": 107, "age1_t_h": 6, "age2_T_C": 177, "age2_t_h": 8})
+    low_at_ref = 10 ** (hj(107, 6) / (177 + KELVIN) - HJ_CONSTANT)  # same P, hours at 177 °C
+    expected = (177 + KELVIN) * (HJ_CONSTANT + math.log10(8 + low_at_ref))
+    assert step["proc_age_hj_eq_K"] == pytest.approx(expected, rel=1e-12)
+    assert step["proc_age_hj_max_K"] == pytest.approx(hj(177, 8))
+    assert step["proc_age_hj_eq_K"] > step["proc_age_hj_max_K"]
+
+
+@pytest.mark.parametrize(
+    ("ageing", "temper", "expected"),
+    [
+        ([(120, 24), (190, 0.5), (120, 24)], None, 1),  # classic RRA (Cina 1974)
+        ([(135, 16), (190, 0.17)], None, 0),  # retrogression, no re-ageing
+        ([(107, 6), (177, 8)], None, 0),  # T74 two-step
+        ([(25, 48), (120, 6), (165, 16)], None, 0),  # pre-ageing + two steps, rising
+        ([(120, 24), (190, 30), (120, 24)], None, 0),  # long middle stage: not a retrogression
+        ([(120, 24)], "RRA", 1),  # temper class says so
+    ],
+)
+def test_rra_flag(ageing, temper, expected: int) -> None:
+    row: dict[str, object] = {}
+    for i, (t_c, t_h) in enumerate(ageing, start=1):
+        row |= {f"age{i}_T_C": t_c, f"age{i}_t_h": t_h}
+    if temper:
+        row["temper_class"] = temper
+    assert run(row)[0]["proc_rra"] == expected
+
+
+def test_partially_known_stage_counts_unknown() -> None:
+    (row,) = run({"sol1_T_C": 475, "age1_t_h": 24})
+    assert row["proc_has_sol1"] == 1 and row["proc_sol1_t_h"] == 0
+    assert row["proc_has_age1"] == 1 and row["proc_age1_T_C"] == 0
+    assert row["proc_age1_hj_K"] == 0  # needs both T and t
+    assert row["proc_n_params_unknown"] == 2
+
+
+def test_deformation_encoding() -> None:
+    (known, unknown) = run({"cold_work_pct": 2, "extrusion_ratio": 25}, {})
+    assert known["proc_cold_work_pct"] == 2 and known["proc_cold_work_known"] == 1
+    assert known["proc_log_extrusion_ratio"] == pytest.approx(math.log(25))
+    assert known["proc_extrusion_ratio_known"] == 1
+    assert unknown["proc_cold_work_known"] == 0 and unknown["proc_log_extrusion_ratio"] == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("age1_t_h", -1.0, "negative time"),
+        ("sol1_T_C", -300.0, "absolute zero"),
+        ("cold_work_pct", -5.0, "negative percentage"),
+        ("extrusion_ratio", 0.0, "extrusion ratio"),
+        ("age2_T_C", np.inf, "infinite"),
+        ("route", 99.0, "category code"),
+        ("temper_class", 1.5, "category code"),
+    ],
+)
+def test_impossible_values_name_row_and_column(column: str, value: float, message: str) -> None:
+    proc = np.full((3, len(PROCESS_INPUT_COLUMNS)), np.nan)
+    proc[2, PROCESS_INPUT_COLUMNS.index(column)] = value
+    with pytest.raises(SchemaError, match=rf"row 'c'.*{column}.*{message}"):
+        process_features(proc, len(PRESET.routes), len(PRESET.tempers), RRA_CODE, ["a", "b", "c"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        (4, len(PROCESS_INPUT_COLUMNS) - 2),
+        elements=st.one_of(st.just(np.nan), st.floats(0.0, 600.0)),
+    ),
+    st.lists(st.one_of(st.just(np.nan), st.integers(0, 13).map(float)), min_size=8, max_size=8),
+)
+def test_outputs_finite_and_indicators_binary(numeric: np.ndarray, codes: list[float]) -> None:
+    numeric = numeric.copy()
+    er = PROCESS_INPUT_COLUMNS.index("extrusion_ratio")
+    numeric[:, er] = np.where(numeric[:, er] == 0, 1.0, numeric[:, er])
+    proc = np.hstack([numeric, np.array(codes).reshape(4, 2)])
+    X = process_features(proc, len(PRESET.routes), len(PRESET.tempers), RRA_CODE)
+    assert np.isfinite(X).all()
+    for j, label in enumerate(LABELS):
+        if label.startswith(("proc_has_", "proc_route_", "proc_temper_")) or label.endswith(
+            "_known"
+        ):
+            assert set(np.unique(X[:, j])) <= {0.0, 1.0}, label
+    onehot = [j for j, lab in enumerate(LABELS) if lab.startswith("proc_route_")]
+    assert (X[:, onehot].sum(axis=1) == 1).all()
