@@ -75,7 +75,9 @@ def test_physical_checks_reject_with_reason_and_column():
         ],
     )
     kept, rej = physical_checks(df, "al", PARAMS)
-    reasons = dict(zip(rej["source_row"], zip(rej["reason"], rej["column"], strict=True), strict=True))
+    reasons = dict(
+        zip(rej["source_row"], zip(rej["reason"], rej["column"], strict=True), strict=True)
+    )
     assert reasons == {
         1: ("negative_amount", "Zn"),
         2: ("composition_sum", "composition"),
@@ -98,7 +100,9 @@ def test_balance_filled_when_missing():
 
 
 def test_composition_key_rounds_and_ignores_not_reported():
-    a = rows("s", "al", [AA7075 | {"uts_mpa": 1.0}, AA7075 | {"Zn": 5.6004, "Fe": 0.0, "uts_mpa": 1.0}])
+    a = rows(
+        "s", "al", [AA7075 | {"uts_mpa": 1.0}, AA7075 | {"Zn": 5.6004, "Fe": 0.0, "uts_mpa": 1.0}]
+    )
     keys = composition_key(a, 2)
     assert keys.iloc[0] == keys.iloc[1] == "Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60"
 
@@ -142,7 +146,14 @@ def test_cross_source_duplicates_merge_only_when_values_agree():
         "src_b",
         "al",
         [
-            AA7075 | {"temper": "T651", "temper_class": "T6", "age1_T_C": 120.0, "uts_mpa": 570.0, "ys_mpa": 505.0},
+            AA7075
+            | {
+                "temper": "T651",
+                "temper_class": "T6",
+                "age1_T_C": 120.0,
+                "uts_mpa": 570.0,
+                "ys_mpa": 505.0,
+            },
             AA7075 | {"temper": "T73", "temper_class": "T7", "uts_mpa": 470.0},  # disagrees: kept
         ],
     )
@@ -160,7 +171,9 @@ def test_cross_source_duplicates_merge_only_when_values_agree():
         "rejected": 0,
         "rejected_by_reason": {},
     }
-    assert bool(t.loc["src_b:1", "flag_basis_uncertain"]) and not bool(t.loc["src_a:1", "flag_basis_uncertain"])
+    assert bool(t.loc["src_b:1", "flag_basis_uncertain"]) and not bool(
+        t.loc["src_a:1", "flag_basis_uncertain"]
+    )
 
 
 def test_accounting_counts_ingest_rejects_and_fails_on_lost_rows():
@@ -226,7 +239,9 @@ def real_clean(tmp_path_factory, repo, mirror):
         mp.setenv("ALLOYML_DATA_MIRROR", str(mirror))
         mp.chdir(repo)
         for sid, system in doc["ingest"]["sources"].items():
-            ingest(["--source", sid, "--out-dir", str(base / "interim" / system), "--params", params])
+            ingest(
+                ["--source", sid, "--out-dir", str(base / "interim" / system), "--params", params]
+            )
         out = {}
         for run in ("a", "b"):
             for system in ("al", "mg"):

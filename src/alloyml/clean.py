@@ -334,7 +334,9 @@ def clean_system(
         "metal-matrix composite: the reinforcement is not in the composition",
     )  # fmt: skip
     kept, clean_rej = physical_checks(allrows.loc[~not_alloy], system, params)
-    clean_rej = pd.concat([r for r in (composite_rej, clean_rej) if len(r)] or [clean_rej], ignore_index=True)
+    clean_rej = pd.concat(
+        [r for r in (composite_rej, clean_rej) if len(r)] or [clean_rej], ignore_index=True
+    )
     agg = aggregate_replicates(kept, params)
     merged = merge_cross_source(agg, params)
     table = add_derived(merged, system)

@@ -154,7 +154,7 @@ def train_params(doc: dict[str, Any]):
     cfg = TrainConfig(
         seed=seed,
         models=models,
-        gp_max_rows=int(sec.get("gp_max_rows", 1200)),
+        gp_max_rows=int(sec.get("gp_max_rows", 600)),
         folds=int(sec.get("folds", 5)),
         random_repeats=int(sec.get("random_repeats", 1)),
         inner_folds=int(sec.get("inner_folds", 3)),
