@@ -69,10 +69,10 @@ def make_estimator(
     if name == "ridge":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=(0.01, 0.1, 1.0, 10.0, 100.0)))
     if name == "rf":
-        kw = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1} | overrides
+        kw = {"n_estimators": 150, "max_features": 0.33, "min_samples_leaf": 1} | overrides
         return RandomForestRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "et":
-        kw = {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1} | overrides
+        kw = {"n_estimators": 150, "max_features": 0.4, "min_samples_leaf": 1} | overrides
         return ExtraTreesRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "gbr":
         kw = {

@@ -55,7 +55,7 @@ class TrainConfig:
     alpha: float = 0.1
     normalised_intervals: bool = True
     tuning_trials: int = 6
-    tuning_models: tuple[str, ...] = ("xgb", "gbr", "rf", "et")
+    tuning_models: tuple[str, ...] = ("xgb", "gbr")
     domain_k: int = 5
     domain_level: float = 0.95
     min_rows: int = 40
