@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> None:
         models_dir=args.models_dir, plots_dir=args.plots_dir,
         data_source=args.processed, data_digest=digest,
     )  # fmt: skip
+    # BLAS threads would fight the estimators' own n_jobs threads on a small machine
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
     if args.no_tracking:
         metrics = train_system(**kwargs)
     else:

@@ -22,7 +22,20 @@ import numpy as np
 from alloyml.errors import AlloyMLError
 from alloyml.uncertainty import ConformalInterval, ConformalScale, Domain
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+#: The only non-default types skops may load: what alloyml's model families need (see
+#: :mod:`alloyml.models`). An exact list, not prefixes: ``builtins.eval`` or ``numpy.vectorize``
+#: inside a tampered file would otherwise run code on load.
+_TRUSTED_TYPES = frozenset(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.gaussian_process.kernels.ConstantKernel",
+        "sklearn.gaussian_process.kernels.Matern",
+        "sklearn.gaussian_process.kernels.Product",
+        "sklearn.gaussian_process.kernels.Sum",
+        "sklearn.gaussian_process.kernels.WhiteKernel",
+    }
+)
 
 
 @dataclass
@@ -110,7 +123,7 @@ def load_bundle(path: str | Path) -> Bundle:
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=d / "model.skops")
-        bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        bad = [t for t in untrusted if t not in _TRUSTED_TYPES]
         if bad:
             raise AlloyMLError(f"{d / 'model.skops'} holds types alloyml does not trust: {bad}")
         est = sio.load(d / "model.skops", trusted=untrusted)

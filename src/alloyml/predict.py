@@ -54,7 +54,7 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
             rows[e] = 0.0
     others = [e for e in ELEMENTS if e != base]
     total = rows[others].sum(axis=1)
-    neg = (rows[ELEMENTS] < 0).any(axis=1)
+    neg = (rows[list(ELEMENTS)] < 0).any(axis=1)
     errors[neg] += "negative element amount; "
     over = total > 100.0
     errors[over] += "alloying elements sum to more than 100 wt%; "
@@ -103,7 +103,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
     ok = errors == ""
     preset = next(iter(bundles.values())).meta.get("preset", "alloy_v1")
     feats = featurize(rows.loc[ok], preset=preset) if ok.any() else None
-    all_dom = pd.Series(ok, index=table.index)
+    all_dom = ok.copy()
     for target, b in bundles.items():
         for suffix in ("pred", "lo", "hi"):
             out[f"{target}_{suffix}"] = np.nan
@@ -111,7 +111,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
         if feats is None:
             continue
         res = b.predict(feats[b.features].to_numpy(dtype=float))
-        out.loc[ok, f"{target}_pred"] = res["pred"]
+        out.loc[ok, f"{target}_pred"] = np.maximum(res["pred"], 0.0)
         out.loc[ok, f"{target}_lo"] = np.maximum(res["lo"], 0.0)  # properties are non-negative
         out.loc[ok, f"{target}_hi"] = res["hi"]
         out.loc[ok, f"{target}_in_domain"] = res["in_domain"]

@@ -1,0 +1,154 @@
+"""Model bundles on disk: exact round trip, safe formats only, and refusal of untrusted code."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
+
+from alloyml.bundle import Bundle, load_bundle, save_bundle
+from alloyml.errors import AlloyMLError
+from alloyml.models import make_estimator
+from alloyml.uncertainty import ConformalInterval, Domain
+
+FEATURES = ["wt_pct_Zn", "wt_pct_Mg", "wt_pct_Cu", "proc_age1_T_C"]
+#: few trees: the round trip, not the fit, is under test
+SMALL = {
+    "rf": {"n_estimators": 15},
+    "et": {"n_estimators": 15},
+    "gbr": {"max_iter": 25},
+    "xgb": {"n_estimators": 25},
+}
+
+
+def _double(x):
+    """A function skops can only reference by module path: not a trusted type."""
+    return 2 * x
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 6.0, size=(120, 4))
+    y = 300 + 20 * X[:, 0] + 10 * X[:, 1] * X[:, 2] + rng.normal(0, 5 + 3 * X[:, 0], size=120)
+    X_new = np.vstack([rng.uniform(0.0, 6.0, size=(20, 4)), [[40.0, 40.0, 40.0, 40.0]]])
+    return {"X": X, "y": y, "X_new": X_new}
+
+
+def _bundle(name: str, data: dict[str, np.ndarray], normalised: bool = True) -> Bundle:
+    X, y = data["X"], data["y"]
+    with threadpool_limits(limits=1):
+        est = make_estimator(name, random_state=0, n_jobs=1, **SMALL.get(name, {})).fit(X, y)
+        # out-of-fold stand-in: predictions of a model fitted on the other half
+        half = len(y) // 2
+        other = make_estimator(name, random_state=1, n_jobs=1, **SMALL.get(name, {}))
+        first = other.fit(X[half:], y[half:]).predict(X[:half])
+        second = other.fit(X[:half], y[:half]).predict(X[half:])
+        oof = np.concatenate([first, second])
+    iv = ConformalInterval(alpha=0.1, normalised=normalised).fit(X, y, oof)
+    dm = Domain(k=5, level=0.95).fit(X)
+    dm.calibrate(Domain(k=5).fit(X[:60]).distance(X[60:]))
+    meta = {"target": "uts_mpa", "model": name, "features": FEATURES, "alpha": 0.1, "n_rows": 120}
+    return Bundle(estimator=est, interval=iv, domain=dm, meta=meta)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "model_file"),
+    [("xgb", "xgboost_json", "model.json"), ("rf", "skops", "model.skops")],
+)
+def test_round_trip_is_exact(tmp_path, data, name, fmt, model_file):
+    b = _bundle(name, data)
+    out = save_bundle(b, tmp_path / "uts_mpa")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["calibration.npz", "meta.json", model_file]
+    )
+    loaded = load_bundle(out)
+    assert type(loaded.estimator) is type(b.estimator)
+    assert loaded.meta["format"] == fmt
+    assert loaded.features == FEATURES
+    assert loaded.meta["n_rows"] == 120
+    with threadpool_limits(limits=1):
+        before, after = b.predict(data["X_new"]), loaded.predict(data["X_new"])
+    for key in ("pred", "lo", "hi", "domain_distance", "in_domain"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert after["in_domain"][:-1].any() and not after["in_domain"][-1]  # far row flagged
+    assert loaded.interval.q_ == b.interval.q_
+    assert loaded.domain.threshold_ == b.domain.threshold_
+    # the normalised interval really varies from row to row, and survived the trip
+    width = after["hi"] - after["lo"]
+    assert width.std() > 0
+
+
+def test_plain_interval_round_trip(tmp_path, data):
+    b = _bundle("ridge", data, normalised=False)
+    loaded = load_bundle(save_bundle(b, tmp_path / "b"))
+    assert loaded.interval.scaler_ is None and not loaded.interval.normalised
+    got, want = loaded.predict(data["X_new"]), b.predict(data["X_new"])
+    np.testing.assert_array_equal(got["hi"] - got["lo"], want["hi"] - want["lo"])
+    np.testing.assert_allclose(got["hi"] - got["lo"], 2 * b.interval.q_)  # constant width
+
+
+@pytest.mark.parametrize("name", ["mean", "ridge", "et", "gbr", "gp"])
+def test_every_skops_family_loads(tmp_path, data, name):
+    b = _bundle(name, data)
+    loaded = load_bundle(save_bundle(b, tmp_path / name))
+    with threadpool_limits(limits=1):
+        np.testing.assert_allclose(
+            loaded.predict(data["X_new"])["pred"], b.predict(data["X_new"])["pred"], rtol=1e-12
+        )
+
+
+def test_resave_replaces_the_old_model_file(tmp_path, data):
+    out = save_bundle(_bundle("rf", data), tmp_path / "b")
+    save_bundle(_bundle("xgb", data), out)
+    assert not (out / "model.skops").exists()
+    assert load_bundle(out).meta["model"] == "xgb"
+
+
+def test_calibration_npz_needs_no_pickle(tmp_path, data):
+    out = save_bundle(_bundle("rf", data), tmp_path / "b")
+    with np.load(out / "calibration.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert {"q", "alpha", "domain_threshold", "scale_res"} <= set(arrays)
+    assert all(a.dtype != object for a in arrays.values())
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["features"] == FEATURES and meta["format"] == "skops"
+
+
+def test_missing_bundle_tells_to_run_dvc_repro(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AlloyMLError, match="dvc repro"):
+        load_bundle(tmp_path / "empty")
+    with pytest.raises(AlloyMLError, match="dvc repro"):
+        load_bundle(tmp_path / "does-not-exist")
+
+
+def _with_estimator(bundle_dir: Path, estimator) -> None:
+    """Replace the model of a saved bundle by ``estimator`` (what a tampered file would hold)."""
+    sio.dump(estimator, bundle_dir / "model.skops")
+
+
+@pytest.mark.parametrize(
+    "func",
+    [
+        pytest.param(_double, id="function-from-test-module"),
+        # builtins.eval in a model file is code execution on load-and-predict: skops itself
+        # lists it as untrusted, and alloyml's docstring promises only sklearn/numpy/scipy types
+        pytest.param(builtins.eval, id="builtins.eval"),
+    ],
+)
+def test_untrusted_types_in_skops_file_are_refused(tmp_path, data, func):
+    out = save_bundle(_bundle("ridge", data), tmp_path / "b")
+    evil = make_pipeline(FunctionTransformer(func), make_estimator("ridge", random_state=0))
+    _with_estimator(out, evil)
+    untrusted = sio.get_untrusted_types(file=out / "model.skops")
+    assert any(func.__name__ in t for t in untrusted), untrusted
+    with pytest.raises(AlloyMLError, match="trust"):
+        load_bundle(out)

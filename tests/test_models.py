@@ -1,0 +1,103 @@
+"""The estimator factory: every family builds, fits, is seeded, and tunes inside its space."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from threadpoolctl import threadpool_limits
+
+from alloyml.errors import ConfigError
+from alloyml.models import MODEL_NAMES, SEARCH_SPACES, make_estimator, suggest
+
+
+@pytest.fixture(scope="module")
+def tiny_regression() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n = 60 rows, 4 features, y smooth in x plus noise; 10 held-out rows."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 5.0, size=(70, 4))
+    y = 3.0 * X[:, 0] - 2.0 * X[:, 1] + np.sin(X[:, 2]) + rng.normal(0.0, 0.3, size=70)
+    return X[:60], y[:60], X[60:]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_family_fits_finite_and_is_seeded(name, tiny_regression):
+    X, y, X_new = tiny_regression
+    # one OpenMP thread: HistGradientBoosting/XGBoost otherwise spin on a loaded 2-core box
+    with threadpool_limits(limits=1):
+        fitted = make_estimator(name, random_state=7, n_jobs=1).fit(X, y)
+        first = fitted.predict(X_new)
+        second = make_estimator(name, random_state=7, n_jobs=1).fit(X, y).predict(X_new)
+        in_sample_mae = np.mean(np.abs(fitted.predict(X) - y))
+    assert first.shape == (len(X_new),)
+    assert np.isfinite(first).all()
+    np.testing.assert_array_equal(first, second)
+    if name != "mean":  # every learner beats the constant on this smooth signal
+        assert in_sample_mae < 0.5 * np.mean(np.abs(y - y.mean()))
+
+
+def test_mean_predicts_training_mean(tiny_regression):
+    X, y, X_new = tiny_regression
+    pred = make_estimator("mean", random_state=0).fit(X, y).predict(X_new)
+    np.testing.assert_allclose(pred, y.mean())
+
+
+def test_overrides_reach_the_estimator():
+    est = make_estimator("rf", random_state=3, n_jobs=1, n_estimators=7, min_samples_leaf=4)
+    assert est.get_params()["n_estimators"] == 7
+    assert est.get_params()["min_samples_leaf"] == 4
+    assert est.get_params()["random_state"] == 3
+
+
+def test_unknown_name_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown model 'lasso'"):
+        make_estimator("lasso", random_state=0)
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_SPACES))
+def test_suggest_stays_inside_the_search_space(name):
+    space = SEARCH_SPACES[name]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    drawn: list[dict] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, name)
+        drawn.append(params)
+        return 0.0
+
+    study.optimize(objective, n_trials=3)
+    assert len(drawn) == 3
+    for params in drawn:
+        assert set(params) == set(space)
+        for key, spec in space.items():
+            kind, lo, hi = spec[:3]
+            assert lo <= params[key] <= hi, (key, params[key])
+            assert isinstance(params[key], int if kind == "int" else float)
+        # the drawn parameters build a valid estimator of the family
+        make_estimator(name, random_state=0, n_jobs=1, **params)
+
+
+def test_suggest_with_fixed_trial():
+    fixed = {"learning_rate": 0.02, "max_leaf_nodes": 64, "min_samples_leaf": 3}
+    fixed["l2_regularization"] = 10.0
+    assert suggest(optuna.trial.FixedTrial(fixed), "gbr") == fixed
+    # an out-of-range FixedTrial value is reported by optuna, so the bounds are really passed
+    with pytest.warns(UserWarning, match="max_depth"):
+        suggest(
+            optuna.trial.FixedTrial(
+                {
+                    "learning_rate": 0.1,
+                    "max_depth": 99,
+                    "min_child_weight": 1.0,
+                    "subsample": 0.8,
+                    "colsample_bytree": 0.5,
+                    "reg_lambda": 1.0,
+                }
+            ),
+            "xgb",
+        )
+
+
+def test_families_without_space_suggest_nothing():
+    for name in set(MODEL_NAMES) - set(SEARCH_SPACES):
+        assert suggest(optuna.trial.FixedTrial({}), name) == {}

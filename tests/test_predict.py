@@ -1,0 +1,302 @@
+"""Prediction for scientists: input canonicalisation, tables, alloy strings and ``alloyml predict``.
+
+Bundles for ``uts_mpa`` and ``elong_pct`` are trained once per module with ``train_target``
+(ridge only, 150 real jiang_7xxx rows, full ``alloy_v1`` preset) and saved under a temporary
+``models/al/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+from typer.testing import CliRunner
+
+from alloyml.bundle import Bundle, save_bundle
+from alloyml.cli import app
+from alloyml.errors import AlloyMLError
+from alloyml.features import feature_labels, featurize
+from alloyml.predict import canonical_inputs, load_bundles, predict_string, predict_table
+from alloyml.schema import ELEMENTS, PROCESS_NUMERIC
+from alloyml.train import TrainConfig, train_target
+
+TARGETS = ("uts_mpa", "elong_pct")
+ALLOY = "Al-5.6Zn-2.5Mg-1.6Cu-0.23Cr"
+CFG = TrainConfig(
+    seed=42,
+    models=("ridge",),
+    folds=3,
+    inner_folds=2,
+    tuning_trials=0,
+    n_jobs=1,
+    learning_curve_fractions=(1.0,),
+)
+
+
+# ---------------------------------------------------------------- canonical_inputs (no model)
+
+
+@pytest.fixture
+def user_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["ok", "neg", "over", "temper?", "route?", "nan", "al-ok", "al-off"],
+            "Zn": [5.6, -1.0, 60.0, 5.6, 5.6, "abc", 6.0, 6.0],
+            "Mg": [2.5, 2.0, 50.0, 2.5, 2.5, 2.0, None, None],
+            "Cu": [1.6, 1.0, 1.0, 1.6, 1.6, 1.0, None, None],
+            "Cr": [0.23, None, None, None, None, None, None, None],
+            "Al": [None, None, None, None, None, None, 94.0, 80.0],
+            "temper": ["T651", "T6", None, "Q9", "T7351", None, "O", None],
+            "route": ["rolled", None, None, None, "teleported", None, "Extruded", None],
+            "age1_T_C": [120.0, None, None, None, None, None, None, None],
+            "colour": ["grey"] * 8,
+        },
+        index=[10, 11, 12, 13, 14, 15, 16, 17],
+    )
+
+
+def test_canonical_inputs_balance_and_defaults(user_table):
+    rows, errors, unknown = canonical_inputs(user_table, "al")
+    assert unknown == ["colour"]
+    assert list(rows.index) == list(user_table.index)
+    assert set(ELEMENTS) <= set(rows.columns) and set(PROCESS_NUMERIC) <= set(rows.columns)
+    ok = rows.loc[10]
+    assert ok["Al"] == pytest.approx(100.0 - 5.6 - 2.5 - 1.6 - 0.23)
+    assert ok["Li"] == 0.0 and ok["Si"] == 0.0  # elements not given are 0
+    assert ok["temper_class"] == "T6"  # T651 is a T6 variant
+    assert ok["route"] == "rolled"
+    assert ok["age1_T_C"] == 120.0 and np.isnan(ok["age1_t_h"])  # unknown process stays NaN
+    assert rows.loc[16, "route"] == "extruded" and rows.loc[16, "temper_class"] == "O"
+    assert errors.loc[10] == "" and errors.loc[16] == ""
+    assert rows.loc[16, "Al"] == pytest.approx(94.0)
+
+
+@pytest.mark.parametrize(
+    ("idx", "fragment"),
+    [
+        (11, "negative element amount"),
+        (12, "more than 100 wt%"),
+        (13, "temper not recognised"),
+        (14, "unknown route 'teleported'"),
+        (15, "Zn: not a number"),
+        (17, "Al + other elements differ from 100 wt%"),
+    ],
+)
+def test_canonical_inputs_bad_rows_get_a_message(user_table, idx, fragment):
+    _, errors, _ = canonical_inputs(user_table, "al")
+    assert fragment in errors.loc[idx]
+    assert not errors.loc[idx].endswith(";")
+
+
+def test_canonical_inputs_mg_balance():
+    rows, errors, _ = canonical_inputs(pd.DataFrame({"Li": [14.0], "Al": [1.0]}), "mg")
+    assert errors.iloc[0] == ""
+    assert rows["Mg"].iloc[0] == pytest.approx(85.0)
+    assert rows["Al"].iloc[0] == 1.0
+
+
+# ---------------------------------------------------------------- trained bundles
+
+
+@pytest.fixture(scope="module")
+def jiang(mirror, repo, tmp_path_factory) -> pd.DataFrame:
+    """150 cleaned jiang_7xxx rows (UTS and elongation), sampled with a fixed seed."""
+    from alloyml.clean import clean_system
+    from alloyml.ingest import ingest_source
+    from alloyml.params import clean_params, load_yaml
+    from alloyml.sources import load_sources
+
+    spec = load_sources(repo / "data" / "sources.yaml")["jiang_7xxx"]
+    res = ingest_source(spec, raw_dir=tmp_path_factory.mktemp("raw"), mirror=mirror)
+    meta = {"system": spec.system, "rows_in": res.rows_in}
+    table = clean_system(
+        "al",
+        {spec.id: (res.rows, res.rejects, meta)},
+        clean_params(load_yaml(repo / "params.yaml")),
+    ).table
+    keep = table["uts_mpa"].notna() & table["elong_pct"].notna()
+    return table.loc[keep].sample(150, random_state=5).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def models_dir(jiang, tmp_path_factory) -> Path:
+    feats = feature_labels("alloy_v1")
+    X = featurize(jiang, "alloy_v1")[feats].to_numpy(dtype=float)
+    out = tmp_path_factory.mktemp("models")
+    with threadpool_limits(limits=1):
+        for target in TARGETS:
+            res = train_target(
+                X,
+                jiang[target].to_numpy(dtype=float),
+                jiang["group_id"].to_numpy(),
+                jiang["source_id"].astype(str).to_numpy(),
+                feats,
+                target,
+                CFG,
+            )
+            res.bundle.meta |= {"system": "al", "preset": "alloy_v1", "data_digest": "test"}
+            save_bundle(res.bundle, out / "al" / target)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundles(models_dir) -> dict[str, Bundle]:
+    return load_bundles(models_dir, "al")
+
+
+realdata = pytest.mark.realdata
+
+
+@realdata
+def test_load_bundles_finds_every_trained_target(bundles, models_dir, tmp_path):
+    assert set(bundles) == set(TARGETS)
+    with pytest.raises(AlloyMLError, match="dvc repro"):
+        load_bundles(models_dir, "mg")
+    with pytest.raises(AlloyMLError, match="dvc repro"):
+        load_bundles(tmp_path / "nowhere", "al")
+
+
+@realdata
+def test_predict_table_columns_and_errors(bundles, user_table, caplog):
+    with caplog.at_level(logging.WARNING, logger="alloyml.predict"):
+        out = predict_table(user_table, "al", bundles)
+    assert "colour" in caplog.text
+    assert list(out.index) == list(user_table.index)
+    assert list(out.columns[: len(user_table.columns)]) == list(user_table.columns)
+    for t in TARGETS:
+        assert {f"{t}_pred", f"{t}_lo", f"{t}_hi", f"{t}_in_domain"} <= set(out.columns)
+    assert {"in_domain", "error", "Al_wt"} <= set(out.columns)
+    ok = out["error"] == ""
+    assert ok.tolist() == [True, False, False, False, False, False, True, False]
+    for t in TARGETS:
+        good = out.loc[ok]
+        assert np.isfinite(good[f"{t}_pred"].astype(float)).all()
+        assert (good[f"{t}_lo"] <= good[f"{t}_pred"]).all()
+        assert (good[f"{t}_pred"] <= good[f"{t}_hi"]).all()
+        assert (good[f"{t}_lo"] >= 0).all()  # properties are non-negative
+        bad = out.loc[~ok]
+        assert bad[[f"{t}_pred", f"{t}_lo", f"{t}_hi"]].isna().all().all()
+        assert bad[f"{t}_in_domain"].isna().all()
+    assert out.loc[~ok, "in_domain"].isna().all()
+    both = out.loc[ok, "uts_mpa_in_domain"] & out.loc[ok, "elong_pct_in_domain"]
+    assert out.loc[ok, "in_domain"].tolist() == both.tolist()
+    assert out.loc[10, "Al_wt"] == pytest.approx(90.07)
+
+
+@realdata
+def test_predict_table_on_training_rows_matches_the_training_features(bundles, jiang):
+    """The user path (canonical_inputs + featurize) rebuilds exactly the training features."""
+    cols = [*ELEMENTS, *PROCESS_NUMERIC, "route", "temper_class"]
+    rows = jiang.head(20)
+    out = predict_table(rows[cols].copy(), "al", bundles)
+    assert (out["error"] == "").all()
+    for t, b in bundles.items():
+        want = b.predict(featurize(rows, "alloy_v1")[b.features].to_numpy(dtype=float))
+        np.testing.assert_allclose(out[f"{t}_pred"].to_numpy(float), want["pred"], rtol=1e-9)
+        assert out[f"{t}_in_domain"].astype(bool).tolist() == want["in_domain"].tolist()
+    assert out["in_domain"].mean() > 0.8  # training rows are in domain
+
+
+@realdata
+def test_far_alloy_is_out_of_domain(bundles):
+    out = predict_table(pd.DataFrame({"Li": [3.0], "Si": [12.0], "Ni": [5.0]}), "al", bundles)
+    assert out["error"].iloc[0] == ""
+    assert not out["in_domain"].iloc[0]
+
+
+@realdata
+def test_predict_string(bundles):
+    out = predict_string(ALLOY, "al", bundles, temper="T651", route="rolled")
+    assert len(out) == 1
+    row = out.iloc[0]
+    assert row["id"] == ALLOY and row["error"] == ""
+    assert row["Al_wt"] == pytest.approx(90.07)
+    assert 300 < row["uts_mpa_pred"] < 800  # a peak-aged 7xxx alloy
+    assert row["uts_mpa_lo"] <= row["uts_mpa_pred"] <= row["uts_mpa_hi"]
+    # same alloy through the table path
+    table = pd.DataFrame(
+        [{"Zn": 5.6, "Mg": 2.5, "Cu": 1.6, "Cr": 0.23, "temper": "T651", "route": "rolled"}]
+    )
+    via_table = predict_table(table, "al", bundles)
+    assert via_table["uts_mpa_pred"].iloc[0] == pytest.approx(row["uts_mpa_pred"])
+
+
+@realdata
+def test_predict_string_rejects_other_system(bundles):
+    with pytest.raises(AlloyMLError, match="not a al alloy"):
+        predict_string("Mg-14Li-1Al", "al", bundles)
+
+
+# ---------------------------------------------------------------- alloyml predict
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["predict", *args], env={"COLUMNS": "240"})
+
+    return invoke
+
+
+def _assert_clean_failure(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    for frag in fragments:
+        assert frag in result.output, result.output
+
+
+@realdata
+def test_cli_predict_string(run, models_dir):
+    result = run(ALLOY, "--temper", "T6", "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    for t in TARGETS:
+        assert t in result.output
+    assert ALLOY in result.output
+
+
+@realdata
+def test_cli_predict_csv(run, models_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "Zn": [5.6, -2.0],
+            "Mg": [2.5, 2.5],
+            "Cu": [1.6, 1.6],
+            "temper": ["T6", "T6"],
+        }
+    ).to_csv(src, index=False)
+    dst = tmp_path / "out.csv"
+    result = run("--input", str(src), "--output", str(dst), "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert "1 rows predicted, 1 with errors" in result.output
+    out = pd.read_csv(dst, keep_default_na=False, na_values=[""])
+    for t in TARGETS:
+        assert {f"{t}_pred", f"{t}_lo", f"{t}_hi", f"{t}_in_domain"} <= set(out.columns)
+    assert np.isfinite(out.loc[0, "uts_mpa_pred"])
+    assert np.isnan(out.loc[1, "uts_mpa_pred"])
+    assert "negative element amount" in out.loc[1, "error"]
+
+
+def test_cli_missing_models_dir(run, tmp_path):
+    result = run(ALLOY, "--models-dir", str(tmp_path / "no-models"))
+    _assert_clean_failure(result, "dvc repro")
+
+
+def test_cli_string_and_input_together(run, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("Zn,Mg\n5.6,2.5\n")
+    _assert_clean_failure(run(ALLOY, "--input", str(src), "--models-dir", str(tmp_path)), "either")
+    _assert_clean_failure(run("--models-dir", str(tmp_path)), "either")
+
+
+def test_cli_rejects_unknown_system(run, tmp_path):
+    _assert_clean_failure(run(ALLOY, "--system", "ti", "--models-dir", str(tmp_path)), "al or mg")

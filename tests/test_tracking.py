@@ -1,0 +1,211 @@
+"""train_system with MLflow tracking into a store under tmp_path: runs, registry, pyfunc model.
+
+One run of ``train_system`` (jiang_7xxx UTS, 150 rows, candidates ``mean`` and ``ridge``, the full
+``alloy_v1`` preset) inside a parent run serves every test. The working directory is an empty
+temporary directory during training, so any relative default (``sqlite:///mlflow.db``,
+``./mlartifacts``, ``./mlruns``) would show up there instead of in the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from alloyml.features import featurize
+from alloyml.train import TrainConfig
+
+pytestmark = pytest.mark.realdata
+
+N_ROWS = 150
+DIGEST = "0123456789abcdef"
+EXPERIMENT = "alloyml-train"
+REGISTERED = "alloyml-al-uts_mpa"
+PLOTS = ("parity", "residuals", "calibration", "importance", "learning_curve")
+CFG = TrainConfig(
+    seed=42,
+    models=("mean", "ridge"),
+    folds=3,
+    inner_folds=2,
+    tuning_trials=0,
+    n_jobs=1,
+    learning_curve_fractions=(0.5, 1.0),
+)
+
+
+@pytest.fixture(scope="module")
+def jiang(mirror, repo, tmp_path_factory) -> pd.DataFrame:
+    """150 cleaned jiang_7xxx rows with UTS, sampled with a fixed seed."""
+    from alloyml.clean import clean_system
+    from alloyml.ingest import ingest_source
+    from alloyml.params import clean_params, load_yaml
+    from alloyml.sources import load_sources
+
+    spec = load_sources(repo / "data" / "sources.yaml")["jiang_7xxx"]
+    res = ingest_source(spec, raw_dir=tmp_path_factory.mktemp("raw"), mirror=mirror)
+    meta = {"system": spec.system, "rows_in": res.rows_in}
+    table = clean_system(
+        "al",
+        {spec.id: (res.rows, res.rejects, meta)},
+        clean_params(load_yaml(repo / "params.yaml")),
+    ).table
+    return (
+        table.loc[table["uts_mpa"].notna()].sample(N_ROWS, random_state=11).reset_index(drop=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(jiang, tmp_path_factory) -> dict[str, Any]:
+    import mlflow
+
+    from alloyml.tracking import open_tracker
+    from alloyml.train import train_system
+
+    base = tmp_path_factory.mktemp("tracking")
+    cwd = base / "cwd"
+    cwd.mkdir()
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    features = pd.concat(
+        [jiang[["row_uid", "group_id", "uts_mpa", "hardness_hv"]], featurize(jiang, "alloy_v1")],
+        axis=1,
+    )
+    assert jiang["hardness_hv"].isna().all()  # jiang_7xxx has no hardness: below min_rows
+    prev = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(cwd)
+            with threadpool_limits(limits=1), open_tracker(EXPERIMENT, uri=uri) as tracker:
+                with tracker.run("train-al", tags={"system": "al", "stage": "train"}) as parent:
+                    doc = train_system(
+                        "al",
+                        features,
+                        jiang,
+                        ("uts_mpa", "hardness_hv"),
+                        CFG,
+                        "alloy_v1",
+                        base / "models" / "al",
+                        base / "plots" / "al",
+                        tracker=tracker,
+                        data_source="data/processed/al.parquet",
+                        data_digest=DIGEST,
+                    )
+                    parent_id = parent.info.run_id
+            left_in_cwd = sorted(p.name for p in cwd.iterdir())
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED}@champion")
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    return {
+        "doc": doc,
+        "uri": uri,
+        "base": base,
+        "client": client,
+        "parent_id": parent_id,
+        "left_in_cwd": left_in_cwd,
+        "pyfunc": pyfunc,
+        "features": features,
+    }
+
+
+def _children(trained) -> dict[str, Any]:
+    client = trained["client"]
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{trained['parent_id']}'"
+    )
+    return {r.info.run_name: r for r in runs}
+
+
+def test_nothing_written_outside_tmp(trained):
+    assert trained["left_in_cwd"] == []
+    assert (trained["base"] / "mlflow.db").is_file()
+    assert (trained["base"] / "mlartifacts").is_dir()  # artefacts beside the database
+
+
+def test_metrics_document(trained):
+    doc = trained["doc"]
+    assert doc["hardness_hv"] == {"skipped": f"0 rows < min_rows {CFG.min_rows}"}
+    uts = doc["uts_mpa"]
+    assert uts["n_rows"] == N_ROWS
+    assert uts["champion"] in ("mean", "ridge")
+    assert uts["champion"] == min(
+        uts["screening"], key=lambda m: uts["screening"][m]["grouped"]["mae"]
+    )
+    assert {"random", "grouped", "extrapolation"} <= set(uts["protocols"])
+
+
+def test_child_runs_with_tags_and_metrics(trained):
+    children = _children(trained)
+    champion = trained["doc"]["uts_mpa"]["champion"]
+    assert {"uts_mpa/mean/grouped", "uts_mpa/ridge/grouped", "uts_mpa/champion"} <= set(children)
+    assert not any(name.startswith("hardness_hv") for name in children)  # skipped: no runs
+    for run in children.values():
+        tags = run.data.tags
+        assert tags["system"] == "al" and tags["target"] == "uts_mpa"
+        assert tags["data_digest"] == DIGEST
+    screen = children["uts_mpa/ridge/grouped"].data
+    assert screen.metrics["mae"] == pytest.approx(
+        trained["doc"]["uts_mpa"]["screening"]["ridge"]["grouped"]["mae"]
+    )
+    champ = children["uts_mpa/champion"].data
+    assert champ.tags["role"] == "champion" and champ.tags["model"] == champion
+    assert champ.params["model"] == champion and champ.params["n_rows"] == str(N_ROWS)
+    for key in ("grouped_mae", "grouped_r2", "grouped_coverage", "random_mae", "extrapolation_mae"):
+        assert np.isfinite(champ.metrics[key]), key
+    protos = trained["doc"]["uts_mpa"]["protocols"]
+    assert champ.metrics["grouped_mae"] == pytest.approx(protos["grouped"]["mae"])
+    assert champ.metrics["grouped_coverage"] == pytest.approx(protos["grouped"]["coverage"])
+
+
+def test_dataset_and_plot_artefacts(trained):
+    client = trained["client"]
+    champ = _children(trained)["uts_mpa/champion"]
+    datasets = [d.dataset for d in champ.inputs.dataset_inputs]
+    assert [(d.name, d.digest) for d in datasets] == [("al-uts_mpa", DIGEST)]
+    pngs = {Path(a.path).name for a in client.list_artifacts(champ.info.run_id, "plots")}
+    assert pngs == {f"uts_mpa_{p}.png" for p in PLOTS}
+
+
+def test_registered_champion_alias(trained):
+    client = trained["client"]
+    mv = client.get_model_version_by_alias(REGISTERED, "champion")
+    champ = _children(trained)["uts_mpa/champion"]
+    assert mv.run_id == champ.info.run_id
+    assert int(mv.version) == 1
+
+
+def test_pyfunc_from_registry_matches_bundle(trained):
+    from alloyml.bundle import load_bundle
+
+    bundle = load_bundle(trained["base"] / "models" / "al" / "uts_mpa")
+    frame = trained["features"][bundle.features].head(12)
+    out = trained["pyfunc"].predict(frame)
+    assert list(out.columns) == ["pred", "lo", "hi", "in_domain"]
+    assert len(out) == 12
+    want = bundle.predict(frame.to_numpy(dtype=float))
+    np.testing.assert_allclose(out["pred"].to_numpy(), want["pred"])
+    np.testing.assert_allclose(out["hi"].to_numpy(), want["hi"])
+    assert (out["lo"] <= out["pred"]).all() and (out["pred"] <= out["hi"]).all()
+    assert out["in_domain"].dtype == bool
+
+
+def test_bundle_and_plots_on_disk(trained):
+    bdir = trained["base"] / "models" / "al" / "uts_mpa"
+    names = {p.name for p in bdir.iterdir()}
+    assert {"meta.json", "calibration.npz"} <= names
+    assert names & {"model.skops", "model.json"}
+    assert not (trained["base"] / "models" / "al" / "hardness_hv").exists()
+    from alloyml.bundle import load_bundle
+
+    meta = load_bundle(bdir).meta
+    assert (meta["system"], meta["preset"], meta["data_digest"]) == ("al", "alloy_v1", DIGEST)
+    for p in PLOTS:
+        png = trained["base"] / "plots" / "al" / f"uts_mpa_{p}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png

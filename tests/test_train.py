@@ -1,0 +1,158 @@
+"""train_target on a small real subset (jiang_7xxx UTS): selection, protocols, intervals, tuning.
+
+One training run serves every test of the module (about 20 s on two cores): the candidates are
+``mean``, ``ridge`` and ``rf`` with nested tuning of the champion (2 trials), on 150 rows and the
+non-constant wt % and process features (no Magpie statistics), so that permutation importance
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from alloyml.features import feature_table, featurize
+from alloyml.train import TargetResult, TrainConfig, train_target
+
+pytestmark = pytest.mark.realdata
+
+N_ROWS = 150
+CANDIDATES = ("mean", "ridge", "rf")
+CFG = TrainConfig(
+    seed=42,
+    models=CANDIDATES,
+    folds=3,
+    inner_folds=2,
+    tuning_trials=2,
+    tuning_models=("rf",),
+    alpha=0.1,
+    n_jobs=1,
+    learning_curve_fractions=(0.5, 1.0),
+)
+
+
+@pytest.fixture(scope="module")
+def jiang_uts(mirror, repo, tmp_path_factory) -> pd.DataFrame:
+    """150 cleaned jiang_7xxx rows with UTS, sampled with a fixed seed, joined to features."""
+    from alloyml.clean import clean_system
+    from alloyml.ingest import ingest_source
+    from alloyml.params import clean_params, load_yaml
+    from alloyml.sources import load_sources
+
+    spec = load_sources(repo / "data" / "sources.yaml")["jiang_7xxx"]
+    res = ingest_source(spec, raw_dir=tmp_path_factory.mktemp("raw"), mirror=mirror)
+    meta = {"system": spec.system, "rows_in": res.rows_in}
+    table = clean_system(
+        "al",
+        {spec.id: (res.rows, res.rejects, meta)},
+        clean_params(load_yaml(repo / "params.yaml")),
+    ).table
+    sub = table.loc[table["uts_mpa"].notna()].sample(N_ROWS, random_state=7).reset_index(drop=True)
+    return pd.concat([sub, featurize(sub, "alloy_v1")], axis=1)
+
+
+@pytest.fixture(scope="module")
+def features(jiang_uts) -> list[str]:
+    ft = feature_table("alloy_v1")
+    labels = ft.loc[ft["group"].isin(["wt_pct_v1", "process_v1"]), "label"].tolist()
+    return [f for f in labels if jiang_uts[f].std() > 0]
+
+
+@pytest.fixture(scope="module")
+def result(jiang_uts, features) -> TargetResult:
+    X = jiang_uts[features].to_numpy(dtype=float)
+    assert np.isfinite(X).all()
+    # one BLAS/OpenMP thread: k-NN distances otherwise contend on a loaded 2-core machine
+    with threadpool_limits(limits=1):
+        return train_target(
+            X,
+            jiang_uts["uts_mpa"].to_numpy(dtype=float),
+            jiang_uts["group_id"].to_numpy(),
+            jiang_uts["source_id"].astype(str).to_numpy(),
+            features,
+            "uts_mpa",
+            CFG,
+        )
+
+
+def test_subset_is_grouped_real_data(jiang_uts, features):
+    assert len(jiang_uts) == N_ROWS
+    assert jiang_uts["group_id"].nunique() >= 20  # grouped CV has groups to split
+    assert {"wt_pct_Zn", "wt_pct_Mg", "wt_pct_Cu"} <= set(features)
+
+
+def test_champion_has_best_grouped_mae(result):
+    screened = {m: r["grouped"]["mae"] for m, r in result.screening.items() if m in CANDIDATES}
+    assert set(screened) == set(CANDIDATES)
+    assert result.champion in CANDIDATES
+    assert screened[result.champion] == min(screened.values())
+    assert result.bundle.meta["model"] == result.champion
+    for model in CANDIDATES:  # every candidate is scored on every row, all metrics finite
+        m = result.screening[model]["grouped"]
+        assert m["n"] == N_ROWS
+        assert all(np.isfinite(m[k]) for k in ("r2", "mae", "rmse", "mape"))
+    # on 7xxx UTS a forest beats the mean predictor by a wide margin under grouped CV
+    assert screened["rf"] < 0.85 * screened["mean"]
+
+
+def test_nested_tuning_is_recorded(result):
+    assert result.champion == "rf"
+    tuned = result.screening["rf_tuned"]
+    assert set(tuned) == {"grouped"}
+    assert tuned["grouped"]["n"] == N_ROWS and np.isfinite(tuned["grouped"]["mae"])
+    # tuned params are used only when the nested score beats the default
+    assert result.tuned == (tuned["grouped"]["mae"] < result.screening["rf"]["grouped"]["mae"])
+    assert bool(result.champion_params) == result.tuned
+    assert result.bundle.meta["tuned"] == result.tuned
+    assert "tuning_nested" in result.timings
+
+
+def test_protocols_metrics_and_coverage(result):
+    # one source: no leave-one-source-out split
+    assert set(result.protocols) == {"random", "grouped", "extrapolation"}
+    for name, pr in result.protocols.items():
+        m = pr.metrics
+        for k in ("r2", "mae", "rmse", "mape", "coverage", "interval_width", "in_domain_rate"):
+            assert np.isfinite(m[k]), (name, k)
+        assert len(pr.y) == len(pr.pred) == len(pr.lo) == len(pr.hi) == len(pr.in_domain)
+        assert np.all(pr.lo <= pr.pred) and np.all(pr.pred <= pr.hi)
+        np.testing.assert_allclose(m["coverage"], np.mean((pr.y >= pr.lo) & (pr.y <= pr.hi)))
+    g = result.protocols["grouped"]
+    assert 0.75 <= g.metrics["coverage"] <= 1.0
+    assert sorted(g.test_idx.tolist()) == list(range(N_ROWS))  # grouped folds cover every row
+    if not result.tuned:  # same folds, same seed, same default forest as in screening
+        assert g.metrics["mae"] == pytest.approx(result.screening["rf"]["grouped"]["mae"])
+    ex = result.protocols["extrapolation"]
+    assert ex.y.min() >= np.quantile(g.y, CFG.extrapolation_quantile)  # the top decile only
+    assert result.bundle.meta["metrics"]["grouped"] == g.metrics
+
+
+def test_calibration_learning_curve_importance(result, features):
+    nominal = [a for a, _ in result.calibration_curve]
+    assert nominal == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    empirical = [b for _, b in result.calibration_curve]
+    assert all(0.0 <= b <= 1.0 for b in empirical)
+    assert empirical == sorted(empirical)  # wider nominal level, never lower coverage
+    assert [f for f, _ in result.learning_curve] == [0.5, 1.0]
+    assert all(np.isfinite(mae) for _, mae in result.learning_curve)
+    assert 0 < len(result.importance) <= 25 and set(result.importance) <= set(features)
+    top = max(result.importance, key=result.importance.get)
+    assert result.importance[top] > 0
+
+
+def test_final_bundle_predicts_finite(result, jiang_uts, features):
+    X = jiang_uts[features].to_numpy(dtype=float)
+    out = result.bundle.predict(X[:50])
+    for key in ("pred", "lo", "hi", "domain_distance"):
+        assert np.isfinite(out[key]).all(), key
+    assert np.all(out["lo"] < out["hi"])
+    assert out["in_domain"].mean() > 0.8  # training rows are in their own domain
+    assert np.isfinite(result.bundle.interval.q_)
+    assert np.isfinite(result.bundle.domain.threshold_)
+    # in sample, the final forest is far better than its cross-validated error
+    assert (
+        np.mean(np.abs(out["pred"] - jiang_uts["uts_mpa"].to_numpy()[:50]))
+        < (result.protocols["grouped"].metrics["mae"])
+    )

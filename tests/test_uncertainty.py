@@ -1,0 +1,129 @@
+"""Conformal intervals (quantile, coverage, adaptivity) and the domain of applicability."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alloyml.uncertainty import ConformalInterval, Domain, conformal_quantile
+
+
+def test_conformal_quantile_hand_example():
+    scores = np.array([0.5, 3.0, 1.0, 2.0, 4.0, 6.0, 5.0, 8.0, 7.0])  # sorted: 0.5, 1 ... 8
+    # n = 9, alpha = 0.2: ceil(10 * 0.8) = 8 -> 8th smallest = 7.0
+    assert conformal_quantile(scores, 0.2) == 7.0
+    # alpha = 0.5: ceil(10 * 0.5) = 5 -> 5th smallest = 4.0
+    assert conformal_quantile(scores, 0.5) == 4.0
+    # alpha = 0.1: ceil(10 * 0.9) = 9 -> the largest
+    assert conformal_quantile(scores, 0.1) == 8.0
+
+
+def test_conformal_quantile_matches_order_statistic_formula():
+    rng = np.random.default_rng(0)
+    for n in (19, 20, 99, 500):
+        s = rng.exponential(size=n)
+        for alpha in (0.05, 0.1, 0.3):
+            k = math.ceil((n + 1) * (1 - alpha))
+            expected = np.sort(s)[k - 1] if k <= n else math.inf
+            assert conformal_quantile(s, alpha) == expected
+
+
+def test_conformal_quantile_is_infinite_for_tiny_n():
+    assert conformal_quantile(np.array([1.0, 2.0, 3.0]), 0.1) == math.inf  # ceil(4 * .9) = 4 > 3
+    assert conformal_quantile(np.array([]), 0.1) == math.inf
+
+
+def _homoscedastic(rng, n):
+    x = rng.uniform(0.0, 10.0, size=n)
+    return x.reshape(-1, 1), x + rng.normal(0.0, 1.0, size=n), x
+
+
+def _heteroscedastic(rng, n):
+    x = rng.uniform(0.0, 10.0, size=n)
+    sd = 0.2 + 0.5 * x  # noise grows from 0.2 to 5.2 across the range
+    return x.reshape(-1, 1), x + rng.normal(0.0, 1.0, size=n) * sd, x
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+@pytest.mark.parametrize("make", [_homoscedastic, _heteroscedastic])
+def test_interval_coverage_on_exchangeable_data(make, normalised):
+    rng = np.random.default_rng(42)
+    X_cal, y_cal, mu_cal = make(rng, 500)
+    X_te, y_te, mu_te = make(rng, 2000)
+    iv = ConformalInterval(alpha=0.1, normalised=normalised).fit(X_cal, y_cal, mu_cal)
+    assert (iv.scaler_ is not None) == normalised
+    lo, hi = iv.predict_interval(X_te, mu_te)
+    assert np.all(lo <= mu_te) and np.all(mu_te <= hi)
+    coverage = np.mean((y_te >= lo) & (y_te <= hi))
+    assert 0.87 <= coverage <= 0.95
+
+
+def test_plain_interval_is_the_conformal_quantile():
+    rng = np.random.default_rng(1)
+    X, y, mu = _homoscedastic(rng, 200)
+    iv = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, mu)
+    assert iv.q_ == conformal_quantile(np.abs(y - mu), 0.1)
+    np.testing.assert_allclose(iv.half_width(X[:5]), iv.q_)
+
+
+def test_normalised_intervals_follow_the_noise():
+    rng = np.random.default_rng(7)
+    X_cal, y_cal, mu_cal = _heteroscedastic(rng, 500)
+    iv = ConformalInterval(alpha=0.1, normalised=True).fit(X_cal, y_cal, mu_cal)
+    quiet = iv.half_width(np.array([[0.5], [1.0]]))
+    noisy = iv.half_width(np.array([[9.0], [9.5]]))
+    assert noisy.min() > 2.5 * quiet.max()
+    # conditional coverage: even with the normalised interval; the plain one over-covers
+    # the quiet rows and under-covers the noisy ones
+    X_te, y_te, mu_te = _heteroscedastic(rng, 4000)
+    quiet_rows = X_te[:, 0] < 3.0
+    plain = ConformalInterval(alpha=0.1, normalised=False).fit(X_cal, y_cal, mu_cal)
+    gaps = {}
+    for name, interval in (("normalised", iv), ("plain", plain)):
+        lo, hi = interval.predict_interval(X_te, mu_te)
+        inside = (y_te >= lo) & (y_te <= hi)
+        gaps[name] = abs(inside[quiet_rows].mean() - inside[~quiet_rows].mean())
+    assert gaps["normalised"] < 0.1 < gaps["plain"]
+
+
+def test_normalised_falls_back_to_plain_for_small_calibration_sets():
+    rng = np.random.default_rng(2)
+    X, y, mu = _homoscedastic(rng, 30)
+    iv = ConformalInterval(alpha=0.2, normalised=True).fit(X, y, mu)
+    assert iv.scaler_ is None
+    assert iv.q_ == conformal_quantile(np.abs(y - mu), 0.2)
+
+
+@pytest.fixture(scope="module")
+def domain_data():
+    rng = np.random.default_rng(9)
+    mean = np.array([5.0, 2.0, 500.0])
+    scale = np.array([1.0, 0.5, 100.0])  # third feature in other units: standardised away
+    X_train = mean + scale * rng.normal(size=(300, 3))
+    X_like = mean + scale * rng.normal(size=(200, 3))
+    return X_train, X_like, mean, scale
+
+
+def test_domain_calibrate_uses_the_level_quantile(domain_data):
+    X_train, X_like, *_ = domain_data
+    dm = Domain(k=5, level=0.9).fit(X_train)
+    assert dm.threshold_ == math.inf  # uncalibrated: everything in domain
+    held = Domain(k=5).fit(X_train[:200]).distance(X_train[200:])
+    assert dm.calibrate(held) is dm
+    assert dm.threshold_ == pytest.approx(np.quantile(held, 0.9))
+
+
+def test_domain_flags_far_points_and_keeps_training_like_points(domain_data):
+    X_train, X_like, mean, scale = domain_data
+    dm = Domain(k=5, level=0.95).fit(X_train)
+    held = Domain(k=5).fit(X_train[:200]).distance(X_train[200:])
+    dm.calibrate(held)
+    assert dm.in_domain(X_like).mean() >= 0.9
+    far = np.vstack([mean + 8 * scale, mean - np.array([0.0, 0.0, 10.0]) * scale])
+    assert not dm.in_domain(far).any()
+    # a training row is at distance ~0 from itself unless excluded
+    d_self = dm.distance(X_train[:10])
+    d_excl = dm.distance(X_train[:10], exclude_self=True)
+    assert (d_excl > d_self).all()
