@@ -300,3 +300,13 @@ def test_cli_string_and_input_together(run, tmp_path):
 
 def test_cli_rejects_unknown_system(run, tmp_path):
     _assert_clean_failure(run(ALLOY, "--system", "ti", "--models-dir", str(tmp_path)), "al or mg")
+
+
+def test_route_assumed_for_al_only():
+    table = pd.DataFrame({"Zn": [5.6, 5.6], "Mg": [2.5, 2.5], "route": [None, "extruded"]})
+    rows, errors, _ = canonical_inputs(table, "al")
+    assert list(rows["route"]) == ["wrought", "extruded"]
+    assert list(rows["route_assumed"]) == [True, False]
+    mg = pd.DataFrame({"Li": [14.0], "Al": [1.0]})
+    rows_mg, _, _ = canonical_inputs(mg, "mg")
+    assert pd.isna(rows_mg["route"].iloc[0]) and not rows_mg["route_assumed"].iloc[0]

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 _KNOWN = {"id", "temper", "route", "temper_class", *ELEMENTS, *PROCESS_NUMERIC}
 
+#: Route assumed when a row gives none: most Al rows in the training data are wrought products
+#: (a temper such as T651 implies one); Mg alloys are cast or wrought in similar numbers, so no
+#: route is assumed for them. An assumed route is reported in ``route_assumed``.
+DEFAULT_ROUTE: dict[str, str | None] = {"al": "wrought", "mg": None}
+
 
 def load_bundles(models_dir: str | Path, system: str) -> dict[str, Bundle]:
     """All trained targets of ``system`` under ``models_dir/<system>/``."""
@@ -89,6 +94,12 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
             errors[i] += f"{exc}; "
             routes.append(None)
     rows["route"] = pd.Series(routes, index=table.index, dtype="string")
+    assumed = rows["route"].isna() & (errors == "")
+    if DEFAULT_ROUTE.get(system):
+        rows.loc[assumed, "route"] = DEFAULT_ROUTE[system]
+    else:
+        assumed[:] = False
+    rows["route_assumed"] = assumed
     return rows, errors.str.rstrip("; "), unknown
 
 
@@ -118,6 +129,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
         all_dom.loc[ok] &= res["in_domain"]
     out[f"{BALANCE[system]}_wt"] = rows[BALANCE[system]].where(ok)
     out["in_domain"] = pd.array(np.where(ok, all_dom, pd.NA), dtype="boolean")
+    out["route_assumed"] = rows["route_assumed"]
     out["error"] = errors
     return out
 
