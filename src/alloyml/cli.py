@@ -217,6 +217,10 @@ def predict_cmd(
         if row["error"]:
             err_console.print(f"[red]{title}: {row['error']}[/]")
             continue
+        if row.get("route_assumed"):
+            err_console.print(
+                "note: no --route given; assumed 'wrought' (Al training rows are mostly wrought)"
+            )
         for target in bundles:
             t.add_row(
                 target,
