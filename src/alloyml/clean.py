@@ -64,6 +64,7 @@ from alloyml.schema import (
     TARGETS,
     conform,
 )
+from alloyml.sources.base import fill_balance
 
 PROCESS_KEY: tuple[str, ...] = (*PROCESS_TEXT, *PROCESS_NUMERIC, "test_T_C", "source_split")
 
@@ -140,9 +141,7 @@ def physical_checks(
     """Reject rows that fail a physical check; return (kept rows with flags, rejects)."""
     base = BALANCE[system]
     frame = frame.copy()
-    others = [e for e in ELEMENTS if e != base]
-    fill = 100.0 - frame[others].fillna(0.0).sum(axis=1)
-    frame[base] = frame[base].where(frame[base].notna(), fill)
+    frame[base] = frame[base].where(frame[base].notna(), fill_balance(frame[list(ELEMENTS)], base))
     rejects = []
     remaining = pd.Series(True, index=frame.index)
 

@@ -194,9 +194,7 @@ def predict_cmd(
             except (ValueError, OSError) as exc:
                 raise ConfigError(f"cannot read {input_csv}: {exc}") from None
             result = predict_table(table, system, bundles)
-            from alloyml.predict import canonical_inputs
-
-            unknown = canonical_inputs(table, system)[2]
+            unknown = result.attrs.get("unused_columns")
             if unknown:
                 err_console.print(f"[yellow]warning:[/] columns not used: {unknown}")
         else:

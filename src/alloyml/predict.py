@@ -111,6 +111,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
     if unknown:
         log.warning("columns not used for prediction: %s", unknown)
     out = table.copy()
+    out.attrs["unused_columns"] = unknown
     ok = errors == ""
     preset = next(iter(bundles.values())).meta.get("preset", "alloy_v1")
     feats = featurize(rows.loc[ok], preset=preset) if ok.any() else None
