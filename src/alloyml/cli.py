@@ -231,6 +231,112 @@ def predict_cmd(
         console.print(t)
 
 
+@app.command("search")
+def search_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name (params.yaml search.campaigns)")],
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", help="evaluations the study should hold")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="candidates for the next experimental round")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage URL (default $ALLOYML_OPTUNA_STORAGE, else "
+            "<output>/study.journal); e.g. postgresql+psycopg2://user@host/db",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="default reports/candidates/<campaign>")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue (or join as a worker) an existing study")
+    ] = False,
+    eval_batch: Annotated[
+        int | None, typer.Option("--eval-batch", help="trials asked and evaluated per round")
+    ] = None,
+    params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
+    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path("data/processed"),
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="log the run to MLflow (alloyml-search)")
+    ] = True,
+) -> None:
+    """Search composition + process space for candidates (Optuna, batched, constrained)."""
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alloyml.params import base_params, load_yaml
+    from alloyml.search import get_campaign, run_campaign
+
+    try:
+        doc = load_yaml(params_file)
+        camp = get_campaign(doc, campaign)
+        seed = base_params(doc).seed
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    out = output or Path("reports/candidates") / campaign
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err_console,
+    )  # fmt: skip
+    task = bar.add_task(campaign, total=n_trials or camp.n_trials, rate="")
+
+    def progress(done: int, total: int, stats) -> None:
+        rate = f"{stats.evals_per_s:.0f} evals/s" if stats.n_new else ""
+        bar.update(task, completed=done, total=total, rate=rate)
+
+    try:
+        if track:
+            from alloyml.search.track import EXPERIMENT
+            from alloyml.tracking import open_tracker
+
+            tracking = open_tracker(EXPERIMENT)
+        else:
+            tracking = nullcontext()
+        with tracking as tracker, bar:
+            result = run_campaign(
+                camp, seed=seed, models_dir=models_dir,
+                processed_path=processed_dir / f"{camp.system}.parquet", output_dir=out,
+                storage=storage, n_trials=n_trials, eval_batch=eval_batch,
+                batch_size=batch_size, resume=resume, progress=progress, tracker=tracker,
+            )  # fmt: skip
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    s = result.summary
+    t = Table(title=f"{campaign}: {len(result.candidates)} candidates "
+                    f"({s['n_feasible']} feasible of {s['n_trials_complete']} trials)")  # fmt: skip
+    for col in ("#", "alloy", "route / temper"):
+        t.add_column(col)
+    quantities = [q for q in camp.quantities() if q != "density_g_cm3"]
+    for q in quantities:
+        t.add_column(q, justify="right")
+    t.add_column("density", justify="right")
+    t.add_column("domain", justify="right")
+    t.add_column("notes")
+    for _, r in result.candidates.iterrows():
+        cells = [
+            f"{r[f'{q}_pred']:.4g} [{r[f'{q}_lo']:.4g}, {r[f'{q}_hi']:.4g}]" for q in quantities
+        ]
+        dom = f"{r['domain_score']:.2f}" + ("" if r["in_domain"] else " (out)")
+        notes = "extrapolation" if r["extrapolation"] else ""
+        t.add_row(str(r["candidate"]), r["alloy"], f"{r['route']} / {r['temper_class']}",
+                  *cells, f"{r['density_g_cm3']:.3f}", dom, notes)  # fmt: skip
+    console.print(t)
+    rate = f", {s['evals_per_s']:.0f} evals/s" if s["evals_per_s"] else ""
+    console.print(
+        f"study [bold]{s['study_name']}[/] in {s['storage']}: {s['n_trials_complete']} trials "
+        f"({s['n_trials_this_run']} this run{rate}, {s['n_workers']} worker(s))",
+        highlight=False,
+    )
+    console.print(f"candidates: {result.paths['candidates_csv']}, {result.paths['candidates_md']}")
+
+
 def main() -> None:
     """Console entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -33,6 +33,19 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     return float("inf") if k > n else float(s[k - 1])
 
 
+def _feature_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations; near-constant columns get scale 1.
+
+    The floor is relative (``1e-6`` of the column's magnitude, at least ``1e-6``): a column that
+    is constant up to floating-point rounding would otherwise get a standard deviation of
+    ``1e-15`` and turn any new value into a huge distance.
+    """
+    mean = X.mean(axis=0)
+    sd = X.std(axis=0)
+    floor = 1e-6 * np.maximum(np.abs(mean), 1.0)
+    return mean, np.where(sd > floor, sd, 1.0)
+
+
 def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (np.asarray(X, dtype=float) - mean) / scale
 
@@ -46,9 +59,7 @@ class Domain:
 
     def fit(self, X: np.ndarray) -> Domain:
         X = np.asarray(X, dtype=float)
-        self.mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self.mean_, self.scale_ = _feature_scale(X)
         self.train_ = _standardise(X, self.mean_, self.scale_)
         self.nn_ = NearestNeighbors(n_neighbors=min(self.k, len(X))).fit(self.train_)
         self.threshold_ = float("inf")
@@ -79,9 +90,7 @@ class ConformalScale:
 
     def fit(self, X: np.ndarray, abs_residuals: np.ndarray) -> ConformalScale:
         X = np.asarray(X, dtype=float)
-        self.mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self.mean_, self.scale_ = _feature_scale(X)
         self.res_ = np.asarray(abs_residuals, dtype=float)
         self.global_ = float(np.mean(self.res_)) or 1.0
         self.nn_ = NearestNeighbors(n_neighbors=min(self.k, len(X))).fit(

@@ -1,0 +1,242 @@
+"""Vectorised evaluation of designs: one featurization and one prediction per model per batch.
+
+:class:`Evaluator` turns a batch of :class:`~alloyml.search.space.Design` into predictions of
+every champion model of the system (point, calibrated interval, domain distance) and the density
+by the rule of mixtures. :class:`Problem` turns those into the campaign's objective values
+(acquisitions), named constraint values (feasible when <= 0) and the domain score.
+
+Acquisitions on a quantity with prediction ``mu`` and interval ``[lo, hi]`` at nominal coverage
+``1 - alpha`` (the conformal interval of the model, :mod:`alloyml.uncertainty`): the Gaussian
+scale equivalent to the interval is ``sigma = (hi - lo) / (2 z)``, ``z = Phi^-1(1 - alpha / 2)``.
+
+* ``pred``: ``mu``;
+* ``ucb``: ``mu + kappa sigma`` when maximising (``mu - kappa sigma`` when minimising);
+* ``ei``: expected improvement over the best measured value ``f*`` of the quantity among the
+  campaign's reference alloys, ``(mu - f*) Phi(z) + sigma phi(z)``, ``z = (mu - f*) / sigma``.
+
+Domain: each model's domain distance over its calibrated threshold is the model's domain score
+(1 = edge of the domain of applicability); the candidate's score is the largest over the models
+the campaign uses. The campaign policy adds the constraint ``domain_score <= max_score`` and
+moves every objective by ``penalty * |f*| * clip(score - 1, 0, max_score)`` in its worse
+direction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from alloyml.bundle import Bundle
+from alloyml.compositions import density_rule_of_mixtures
+from alloyml.errors import AlloyMLError
+from alloyml.features import Featurizer
+from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, quantity_target
+from alloyml.search.space import Design, DesignSpace
+
+DENSITY = "density_g_cm3"
+
+
+class Evaluator:
+    """Champion models of one system, compiled for fast batch prediction.
+
+    Args:
+        bundles: ``{target: Bundle}`` (all must share one feature preset).
+        elements: wt % column order of the designs (balance first), see ``DesignSpace.elements``.
+    """
+
+    def __init__(self, bundles: dict[str, Bundle], elements: Sequence[str]) -> None:
+        if not bundles:
+            raise AlloyMLError("no trained models to search with: run `dvc repro` (train) first")
+        presets = {b.meta.get("preset", "alloy_v1") for b in bundles.values()}
+        if len(presets) != 1:
+            raise AlloyMLError(f"the champion models use different feature presets {presets}")
+        self.preset_name = presets.pop()
+        self.bundles = dict(bundles)
+        for b in self.bundles.values():
+            # one thread per model: a forest's threads sum tree outputs in completion order,
+            # so thread count changes the last bits of a prediction; the search is run
+            # single-threaded (see ``runner``), which makes it reproducible on any machine
+            est = b.estimator
+            if hasattr(est, "get_params") and "n_jobs" in est.get_params(deep=False):
+                est.set_params(n_jobs=1)
+        self.elements = tuple(elements)
+        self.featurizer = Featurizer(self.preset_name, elements=self.elements)
+        labels = {lab: j for j, lab in enumerate(self.featurizer.labels)}
+        self._cols: dict[str, np.ndarray] = {}
+        for target, b in self.bundles.items():
+            missing = [f for f in b.features if f not in labels]
+            if missing:
+                raise AlloyMLError(
+                    f"model {target}: features {missing[:5]} are not produced by preset "
+                    f"{self.preset_name!r}; retrain the models"
+                )
+            self._cols[target] = np.array([labels[f] for f in b.features], dtype=int)
+        self.alpha = {t: float(b.meta.get("alpha", 0.1)) for t, b in self.bundles.items()}
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.bundles)
+
+    def __call__(self, wt: np.ndarray, proc: np.ndarray) -> dict[str, np.ndarray]:
+        """Predictions for a batch: ``<t>_pred/_lo/_hi/_score``, ``density_g_cm3``.
+
+        ``_lo`` is floored at 0 (properties are non-negative); ``_score`` is the domain distance
+        (k-NN, standardised features) over the model's threshold.
+        """
+        X = self.featurizer.transform(wt, proc)
+        out: dict[str, np.ndarray] = {}
+        for t, b in self.bundles.items():
+            r = b.predict(X[:, self._cols[t]])
+            out[f"{t}_pred"] = r["pred"]
+            out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
+            out[f"{t}_hi"] = r["hi"]
+            thr = b.domain.threshold_
+            out[f"{t}_score"] = (
+                r["domain_distance"] / thr if np.isfinite(thr) and thr > 0 else np.zeros(len(wt))
+            )
+        out[DENSITY] = density_rule_of_mixtures(wt, self.elements)
+        return out
+
+
+@dataclass
+class Reference:
+    """Measured values the acquisitions and penalties are relative to, per quantity."""
+
+    best: dict[str, float]  # best measured value of each objective quantity (campaign direction)
+    scale: dict[str, float]  # |best| (penalty unit), 1 when unknown
+
+
+class Problem:
+    """Objectives, constraints and domain policy of a campaign on evaluated designs.
+
+    Args:
+        campaign, space: the campaign and its design space.
+        bundles: every champion model of the system.
+        reference: measured reference values.
+
+    Attributes:
+        evaluator: the models the campaign needs (objectives, constraints, known limits), used
+            in the search loop;
+        reporter: every model of the system, used once on the chosen candidates (their cards
+            show every property).
+    """
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        space: DesignSpace,
+        bundles: dict[str, Bundle],
+        reference: Reference,
+    ) -> None:
+        self.campaign = campaign
+        self.space = space
+        self.reference = reference
+        missing = [t for t in campaign.targets() if t not in bundles]
+        if missing:
+            raise AlloyMLError(
+                f"campaign {campaign.name!r} needs models for {missing} ({campaign.system}); "
+                f"trained: {sorted(bundles)}"
+            )
+        self.evaluator = Evaluator({t: bundles[t] for t in campaign.targets()}, space.elements)
+        self.reporter = Evaluator(bundles, space.elements)
+        for o in campaign.objectives:
+            if o.acquisition == "ei" and o.quantity not in reference.best:
+                raise AlloyMLError(
+                    f"campaign {campaign.name!r}: expected improvement on {o.quantity} needs a "
+                    "measured reference value, but no reference alloy has it"
+                )
+        self.domain_targets = campaign.targets()
+
+    @property
+    def constraint_names(self) -> list[str]:
+        names = [c.name for c in self.campaign.constraints]
+        if self.campaign.total_solute_wt[0] > 0:
+            names.append("total_solute_min")
+        return [*names, "domain"]
+
+    def quantity(self, q: str, ev: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """``(pred, lo, hi)`` of a quantity."""
+        if q == DENSITY:
+            rho = ev[DENSITY]
+            return rho, rho, rho
+        if q in SPECIFIC:
+            t, rho = SPECIFIC[q], ev[DENSITY]
+            return ev[f"{t}_pred"] / rho, ev[f"{t}_lo"] / rho, ev[f"{t}_hi"] / rho
+        return ev[f"{q}_pred"], ev[f"{q}_lo"], ev[f"{q}_hi"]
+
+    def sigma(self, q: str, ev: dict[str, np.ndarray]) -> np.ndarray:
+        t = quantity_target(q)
+        if t is None:
+            return np.zeros(len(ev[DENSITY]))
+        # the conformal interval is symmetric; its upper half is not affected by the floor at 0
+        half = np.maximum(ev[f"{t}_hi"] - ev[f"{t}_pred"], 0.0)
+        if q in SPECIFIC:
+            half = half / ev[DENSITY]
+        return half / interval_z(self.evaluator.alpha[t])
+
+    def domain_score(self, ev: dict[str, np.ndarray]) -> np.ndarray:
+        return np.max(np.column_stack([ev[f"{t}_score"] for t in self.domain_targets]), axis=1)
+
+    def score(
+        self, designs: Sequence[Design], ev: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Objective values ``(n, n_objectives)`` and named constraint values (feasible <= 0)."""
+        c = self.campaign
+        n = len(designs)
+        dom = self.domain_score(ev)
+        # beyond max_score a trial is infeasible anyway: cap the penalty there
+        excess = np.clip(dom - 1.0, 0.0, c.domain.max_score)
+        values = np.empty((n, len(c.objectives)))
+        for k, o in enumerate(c.objectives):
+            mu = self.quantity(o.quantity, ev)[0]
+            sign = 1.0 if o.direction == "maximize" else -1.0
+            if o.acquisition == "pred":
+                v = mu
+            elif o.acquisition == "ucb":
+                v = mu + sign * o.kappa * self.sigma(o.quantity, ev)
+            else:
+                v = sign * expected_improvement(
+                    sign * mu, sign * self.reference.best[o.quantity], self.sigma(o.quantity, ev)
+                )
+            penalty = c.domain.penalty * self.reference.scale.get(o.quantity, 1.0) * excess
+            values[:, k] = v - sign * penalty
+        cons: dict[str, np.ndarray] = {}
+        for con in c.constraints:
+            cons[con.name] = constraint_value(con, self.quantity(con.quantity, ev))
+        if c.total_solute_wt[0] > 0:
+            total = np.array([self.space.total_solute(d) for d in designs])
+            cons["total_solute_min"] = (c.total_solute_wt[0] - total) / c.total_solute_wt[0]
+        cons["domain"] = (dom - c.domain.max_score) / c.domain.max_score
+        return values, cons
+
+
+def constraint_value(con: Constraint, q: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Relative violation (feasible when <= 0): ``(threshold - v) / |threshold|`` for a floor,
+    ``(v - threshold) / |threshold|`` for a ceiling (scale 1 for a zero threshold).
+
+    Relative values make violations of different units comparable: Optuna's samplers rank
+    infeasible trials by the sum of their positive constraint values.
+    """
+    v = {"pred": q[0], "lo": q[1], "hi": q[2]}[con.on]
+    scale = abs(con.value) or 1.0
+    return (con.value - v) / scale if con.op == ">=" else (v - con.value) / scale
+
+
+def expected_improvement(mu: np.ndarray, best: float, sigma: np.ndarray) -> np.ndarray:
+    """Expected improvement of a maximisation over ``best`` (``max(mu - best, 0)`` at sigma 0)."""
+    imp = mu - best
+    out = np.maximum(imp, 0.0)
+    pos = sigma > 0
+    if pos.any():
+        z = imp[pos] / sigma[pos]
+        out[pos] = imp[pos] * norm.cdf(z) + sigma[pos] * norm.pdf(z)
+    return out
+
+
+def interval_z(alpha: float) -> float:
+    """``Phi^-1(1 - alpha/2)``: half-width of a central interval in Gaussian standard units."""
+    return float(norm.ppf(1.0 - alpha / 2.0)) if 0 < alpha < 1 else math.inf
