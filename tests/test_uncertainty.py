@@ -127,3 +127,16 @@ def test_domain_flags_far_points_and_keeps_training_like_points(domain_data):
     d_self = dm.distance(X_train[:10])
     d_excl = dm.distance(X_train[:10], exclude_self=True)
     assert (d_excl > d_self).all()
+
+
+def test_domain_ignores_columns_constant_up_to_rounding():
+    """A column equal to 0.3 up to float rounding must not dominate the distance."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    noisy_constant = 0.3 + rng.normal(scale=1e-10, size=200)
+    dom = Domain(k=5).fit(np.column_stack([X, noisy_constant]))
+    probe = np.array([[0.0, 0.0, 0.0, 0.3 + 1e-9]])
+    same = np.array([[0.0, 0.0, 0.0, 0.3]])
+    # without a relative floor the 1e-9 shift would be ~10 standard deviations
+    assert dom.distance(probe)[0] == pytest.approx(dom.distance(same)[0], abs=1e-6)
+    assert dom.scale_[3] == 1.0 and np.all(dom.scale_[:3] != 1.0)
