@@ -337,6 +337,34 @@ def search_cmd(
     console.print(f"candidates: {result.paths['candidates_csv']}, {result.paths['candidates_md']}")
 
 
+@app.command("report")
+def report_cmd(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="HTML file to write (default reports/report.html)"),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", help="project directory (default: the one around the cwd)"),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of the last pipeline run.
+
+    Data card, model metrics per protocol, interval coverage, backtest curves and candidates
+    per campaign, with the plots embedded, so the single file can be mailed or archived.
+    """
+    from alloyml.report import build_report
+    from alloyml.workspace import Workspace
+
+    try:
+        ws = Workspace.at(project) if project is not None else Workspace.find()
+        path = build_report(ws, output or ws.path("reports", "report.html"))
+    except (AlloyMLError, OSError) as exc:
+        _fail(exc)
+        return
+    console.print(f"report written to {path}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Console entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,228 @@
+"""Read what a pipeline run left behind: processed data, rejects, metrics, backtests, candidates.
+
+The notebooks and ``alloyml report`` hold no pipeline logic; they read a project directory
+through :class:`Workspace`. The layout is the one ``dvc.yaml`` writes:
+
+* ``data/processed/<system>.parquet`` and ``<system>.rejects.csv`` (clean stage);
+* ``reports/data/<system>.json`` (data card: accounting and coverage);
+* ``reports/metrics/<system>.json`` (train: champion, metrics per protocol, calibration);
+* ``reports/plots/<system>/*.png`` (train plots);
+* ``reports/backtest/<dataset>.json`` and ``.png`` (discovery backtest);
+* ``reports/candidates/<campaign>/`` (search: candidates.csv, pareto.csv, summary.json, PNGs);
+* ``mlflow.db`` or ``$ALLOYML_TRACKING_URI`` (MLflow runs of every stage that logs).
+
+:meth:`Workspace.find` takes ``$ALLOYML_WORKSPACE`` when set (the tests point it at a quick
+real-data run), otherwise the nearest directory above the current one that holds ``dvc.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from alloyml.errors import AlloyMLError
+from alloyml.params import load_yaml
+
+WORKSPACE_ENV = "ALLOYML_WORKSPACE"
+PROTOCOLS = ("random", "grouped", "loso", "extrapolation")
+
+
+class WorkspaceError(AlloyMLError):
+    """A pipeline output the caller asked for is not there (the stage has not run)."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def find(cls, start: str | Path | None = None) -> Workspace:
+        env = os.environ.get(WORKSPACE_ENV)
+        if env:
+            root = Path(env)
+            if not (root / "dvc.yaml").is_file():
+                raise WorkspaceError(f"${WORKSPACE_ENV}={env} holds no dvc.yaml")
+            return cls(root.resolve())
+        here = Path(start or Path.cwd()).resolve()
+        for d in (here, *here.parents):
+            if (d / "dvc.yaml").is_file() and (d / "params.yaml").is_file():
+                return cls(d)
+        raise WorkspaceError(
+            f"no alloyml project (dvc.yaml + params.yaml) in {here} or above; "
+            f"run from the project or set ${WORKSPACE_ENV}"
+        )
+
+    @classmethod
+    def at(cls, root: str | Path) -> Workspace:
+        """The project at ``root`` exactly (an explicit ``--project`` wins over the environment)."""
+        root = Path(root)
+        if not (root / "dvc.yaml").is_file():
+            raise WorkspaceError(f"{root} is not an alloyml project (no dvc.yaml)")
+        return cls(root.resolve())
+
+    # -- paths ---------------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def _need(self, p: Path, stage: str) -> Path:
+        if not p.exists():
+            rel = p.relative_to(self.root) if p.is_relative_to(self.root) else p
+            raise WorkspaceError(f"{rel} is missing: run `dvc repro {stage}` first")
+        return p
+
+    def _json(self, p: Path, stage: str) -> dict[str, Any]:
+        return json.loads(self._need(p, stage).read_text(encoding="utf-8"))
+
+    # -- params --------------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        return load_yaml(self.path("params.yaml"))
+
+    @property
+    def systems(self) -> list[str]:
+        return list(self.params()["base"]["systems"])
+
+    # -- data ----------------------------------------------------------------------------------
+    def processed(self, system: str) -> pd.DataFrame:
+        p = self.path("data", "processed", f"{system}.parquet")
+        return pd.read_parquet(self._need(p, f"clean@{system}"))
+
+    def rejects(self, system: str) -> pd.DataFrame:
+        p = self.path("data", "processed", f"{system}.rejects.csv")
+        return pd.read_csv(self._need(p, f"clean@{system}"))
+
+    def datacard(self, system: str) -> dict[str, Any]:
+        return self._json(self.path("reports", "data", f"{system}.json"), f"clean@{system}")
+
+    def accounting(self, system: str) -> pd.DataFrame:
+        """One row per source: rows in, kept, merged, rejected (and the reasons)."""
+        card = self.datacard(system)
+        rows = []
+        for sid, s in card["sources"].items():
+            reasons = s.get("rejected_by_reason") or {}
+            rows.append({"source_id": sid} | {k: v for k, v in s.items() if k != "rejected_by_reason"}
+                        | {"reject_reasons": ", ".join(f"{k} {v}" for k, v in reasons.items())})  # fmt: skip
+        return pd.DataFrame(rows)
+
+    # -- models --------------------------------------------------------------------------------
+    def metrics(self, system: str) -> dict[str, Any]:
+        return self._json(self.path("reports", "metrics", f"{system}.json"), f"train@{system}")
+
+    def metrics_table(self, system: str) -> pd.DataFrame:
+        """Targets x protocols: champion, n, R², MAE, RMSE, coverage, interval width, in-domain."""
+        rows = []
+        for target, m in self.metrics(system).items():
+            for proto in PROTOCOLS:
+                p = m.get("protocols", {}).get(proto)
+                if not p:
+                    continue
+                rows.append({
+                    "system": system, "target": target, "champion": m.get("champion"),
+                    "protocol": proto, "n": p.get("n"), "r2": p.get("r2"), "mae": p.get("mae"),
+                    "rmse": p.get("rmse"), "coverage": p.get("coverage"),
+                    "interval_width": p.get("interval_width"),
+                    "in_domain_rate": p.get("in_domain_rate"),
+                })  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def calibration_table(self, system: str) -> pd.DataFrame:
+        """Nominal vs observed interval coverage (grouped CV) per target."""
+        rows = []
+        for target, m in self.metrics(system).items():
+            for nominal, observed in m.get("calibration_curve", []):
+                rows.append({"target": target, "nominal": nominal, "observed": observed})
+        return pd.DataFrame(rows)
+
+    def train_plots(self, system: str) -> list[Path]:
+        d = self._need(self.path("reports", "plots", system), f"train@{system}")
+        return sorted(d.glob("*.png"))
+
+    # -- backtest ------------------------------------------------------------------------------
+    def backtests(self) -> dict[str, dict[str, Any]]:
+        d = self.path("reports", "backtest")
+        return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}
+
+    def anchors(self) -> list[dict[str, Any]]:
+        """Published-result comparisons (optional ``anchors`` stage)."""
+        doc = self._json(self.path("reports", "benchmarks", "anchors.json"), "anchors")
+        return list(doc) if isinstance(doc, list) else []
+
+    # -- search --------------------------------------------------------------------------------
+    def campaigns(self) -> list[str]:
+        """Campaigns that have candidates, in params order (then any others found)."""
+        d = self.path("reports", "candidates")
+        found = {p.parent.name for p in d.glob("*/candidates.csv")} if d.is_dir() else set()
+        order = list(self.params().get("search", {}).get("campaigns", {}))
+        return [c for c in order if c in found] + sorted(found - set(order))
+
+    def candidates(self, campaign: str) -> pd.DataFrame:
+        p = self.path("reports", "candidates", campaign, "candidates.csv")
+        return pd.read_csv(self._need(p, f"search@{campaign}"))
+
+    def pareto(self, campaign: str) -> pd.DataFrame:
+        p = self.path("reports", "candidates", campaign, "pareto.csv")
+        return pd.read_csv(self._need(p, f"search@{campaign}"))
+
+    def search_summary(self, campaign: str) -> dict[str, Any]:
+        p = self.path("reports", "candidates", campaign, "summary.json")
+        return self._json(p, f"search@{campaign}")
+
+    def campaign_file(self, campaign: str, name: str) -> Path:
+        """A file the search wrote for ``campaign`` (e.g. ``pareto.png``, ``history.png``)."""
+        return self._need(self.path("reports", "candidates", campaign, name), f"search@{campaign}")
+
+    def candidates_markdown(self, campaign: str) -> str:
+        p = self.path("reports", "candidates", campaign, "candidates.md")
+        return self._need(p, f"search@{campaign}").read_text(encoding="utf-8")
+
+    # -- tracking ------------------------------------------------------------------------------
+    @property
+    def tracking_uri(self) -> str:
+        """``$ALLOYML_TRACKING_URI``, else the project's ``mlflow.db`` (as the stages use it)."""
+        return os.environ.get("ALLOYML_TRACKING_URI") or f"sqlite:///{self.path('mlflow.db')}"
+
+    def runs(self, experiment: str = "alloyml-train") -> pd.DataFrame:
+        """MLflow runs of one experiment as a table (params, metrics, tags columns)."""
+        import mlflow
+
+        client = mlflow.MlflowClient(self.tracking_uri)
+        if client.get_experiment_by_name(experiment) is None:
+            raise WorkspaceError(f"no MLflow experiment {experiment!r} at {self.tracking_uri}")
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return mlflow.search_runs(experiment_names=[experiment], output_format="pandas")
+
+    def train_runs(self) -> pd.DataFrame:
+        """The latest training run per (system, target, model) as a tidy table.
+
+        Columns: system, target, model, role (``champion`` or ``candidate``), run_id, and the
+        metrics: ``r2``/``mae``/... of a candidate family under grouped CV, and
+        ``<protocol>_<metric>`` of a champion. Earlier repetitions of the same run (an older
+        ``dvc repro``) are dropped, so the table describes the models on disk.
+        """
+        runs = self.runs("alloyml-train").sort_values("start_time", ascending=False)
+        names = runs.set_index("run_id")["tags.mlflow.runName"]
+        parent = runs.get("tags.mlflow.parentRunId", pd.Series(index=runs.index, dtype=object))
+        child = runs[parent.notna()].copy()
+        child["system"] = parent[child.index].map(names).str.removeprefix("train-")
+        parts = child["tags.mlflow.runName"].str.split("/")
+        child["target"] = parts.str[0]
+        child["role"] = (
+            child["tags.role"].fillna("candidate") if "tags.role" in child else "candidate"
+        )
+        child["model"] = child["params.model"]
+        metrics = [c for c in child.columns if c.startswith("metrics.")]
+        out = child[["system", "target", "model", "role", "run_id", "start_time", *metrics]]
+        out = out.rename(columns={c: c.removeprefix("metrics.") for c in metrics})
+        out = out.drop_duplicates(["system", "target", "model", "role"], keep="first")
+        return out.dropna(axis=1, how="all").reset_index(drop=True)
+
+    def run_artifact(self, run_id: str, path: str) -> Path:
+        """Download one artefact of an MLflow run (e.g. ``plots/uts_mpa_parity.png``)."""
+        import mlflow
+
+        return Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=path, tracking_uri=self.tracking_uri))  # fmt: skip
