@@ -17,8 +17,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/search.py                      # al_uhs, 20,000 evaluations
     .venv/bin/python benchmarks/search.py --campaign mgli_light --n 5000
 
-The campaign comes from ``params.yaml`` (``search.campaigns``) or, while params.yaml has no
-search section, from ``tests/search/data/params_snippet.yaml``. The champion bundles come from
+The campaign comes from ``params.yaml`` (``search.campaigns``). The champion bundles come from
 ``--models-dir`` (``models/`` by default); with ``--quick-models`` missing ones are trained on the
 spot (ridge, from ``data/features``) into a temporary directory.
 """
@@ -36,7 +35,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,10 +45,6 @@ def load_campaign(params: Path, name: str):
 
     doc = load_yaml(params)
     seed = base_params(doc).seed
-    if "search" not in doc:
-        snippet = REPO / "tests" / "search" / "data" / "params_snippet.yaml"
-        print(f"note: {params} has no `search` section; campaigns from {snippet}")
-        doc = doc | yaml.safe_load(snippet.read_text())
     return get_campaign(doc, name), seed
 
 

@@ -21,7 +21,7 @@ def repo_params() -> dict:
     return load_yaml(REPO / "params.yaml")
 
 
-def test_snippet_campaigns(repo_params):
+def test_repository_campaigns(repo_params):
     cs = search_campaigns(repo_params)
     assert {"al_uhs", "mgli_light"} <= set(cs)
     al = cs["al_uhs"]
