@@ -34,22 +34,9 @@ CFG = TrainConfig(
 
 
 @pytest.fixture(scope="module")
-def jiang_uts(mirror, repo, tmp_path_factory) -> pd.DataFrame:
+def jiang_uts(jiang_subset) -> pd.DataFrame:
     """150 cleaned jiang_7xxx rows with UTS, sampled with a fixed seed, joined to features."""
-    from alloyml.clean import clean_system
-    from alloyml.ingest import ingest_source
-    from alloyml.params import clean_params, load_yaml
-    from alloyml.sources import load_sources
-
-    spec = load_sources(repo / "data" / "sources.yaml")["jiang_7xxx"]
-    res = ingest_source(spec, raw_dir=tmp_path_factory.mktemp("raw"), mirror=mirror)
-    meta = {"system": spec.system, "rows_in": res.rows_in}
-    table = clean_system(
-        "al",
-        {spec.id: (res.rows, res.rejects, meta)},
-        clean_params(load_yaml(repo / "params.yaml")),
-    ).table
-    sub = table.loc[table["uts_mpa"].notna()].sample(N_ROWS, random_state=7).reset_index(drop=True)
+    sub = jiang_subset(N_ROWS, seed=7)
     return pd.concat([sub, featurize(sub, "alloy_v1")], axis=1)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,32 +12,27 @@ import pytest
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, PROCESS_NUMERIC, TEXT_COLUMNS
-from alloyml.sources import fetch, load_sources, read_table
+from alloyml.sources import read_table
 from alloyml.sources.adapters.a357 import TEST_ROW_OFFSET, adapt
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
+SOURCE_ID = "a357_lpdc"
 SHEET_ELEMENTS = ["Al", "Si", "Mg", "Cu", "Fe", "Ti"]
 TRAIN, TEST = "215 TRAIN DATA", "50 TEST DATA - RESULTS"
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_sources(REPO / "data" / "sources.yaml")["a357_lpdc"]
+def spec(sources):
+    return sources[SOURCE_ID]
 
 
 @pytest.fixture(scope="module")
-def paths(spec):
-    return [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
+def paths(real_paths):
+    return real_paths(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")
-def result(spec, paths):
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")

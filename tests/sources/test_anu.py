@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,28 +10,15 @@ import pytest
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, STAGE_COLUMNS, conform
-from alloyml.sources import fetch, load_sources
 from alloyml.sources.adapters.anu import ELEMENT_COLUMNS, adapt
 from alloyml.sources.registry import FileSpec, SourceSpec
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
 SOURCE_ID = "anu_al_1154"
 
 
 @pytest.fixture(scope="module")
-def spec() -> SourceSpec:
-    return load_sources(REPO / "data" / "sources.yaml")[SOURCE_ID]
-
-
-@pytest.fixture(scope="module")
-def result(spec):
-    paths = [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,29 +10,16 @@ import pytest
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, STAGE_COLUMNS, conform
-from alloyml.sources import fetch, load_sources
 from alloyml.sources.adapters.hu import ELEMENT_COLUMNS, REQUIRED, adapt, alloy_name
 from alloyml.sources.registry import FileSpec, SourceSpec
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
 SOURCE_ID = "hu_uq_wrought_al"
 COMP = [*ELEMENT_COLUMNS, "Al"]
 
 
 @pytest.fixture(scope="module")
-def spec() -> SourceSpec:
-    return load_sources(REPO / "data" / "sources.yaml")[SOURCE_ID]
-
-
-@pytest.fixture(scope="module")
-def result(spec):
-    paths = [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")

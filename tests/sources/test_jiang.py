@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,27 +13,20 @@ import pytest
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, STAGE_COLUMNS, TEXT_COLUMNS
-from alloyml.sources import fetch, load_sources
 from alloyml.sources.adapters.jiang import adapt, classify_schedule, present_stages
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
+SOURCE_ID = "jiang_7xxx"
 SHEET_ELEMENTS = ["Zn", "Mg", "Cu", "Cr", "Mn", "Zr", "Ti", "Fe", "Si"]
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_sources(REPO / "data" / "sources.yaml")["jiang_7xxx"]
+def spec(sources):
+    return sources[SOURCE_ID]
 
 
 @pytest.fixture(scope="module")
-def result(spec):
-    paths = [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +13,15 @@ from hypothesis import strategies as st
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, ROUTES, STAGE_COLUMNS, TEMPER_CLASSES, conform
-from alloyml.sources import fetch, load_sources
 from alloyml.sources.adapters.m916 import ELEMENT_COLUMNS, PARSED_KEYS, adapt, parse_condition
 from alloyml.sources.registry import FileSpec, SourceSpec
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
 SOURCE_ID = "ghorbani_m916"
 
 
 @pytest.fixture(scope="module")
-def spec() -> SourceSpec:
-    return load_sources(REPO / "data" / "sources.yaml")[SOURCE_ID]
-
-
-@pytest.fixture(scope="module")
-def result(spec):
-    paths = [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,27 +13,20 @@ import pytest
 
 from alloyml.errors import SourceError
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, PROCESS_NUMERIC, TEXT_COLUMNS
-from alloyml.sources import fetch, load_sources
 from alloyml.sources.adapters.park import adapt
 
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = Path(
-    os.environ.get(
-        "ALLOYML_DATA_MIRROR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-)
+SOURCE_ID = "park_7xxx"
 SHEET_ELEMENTS = ["Zn", "Mg", "Cu", "Zr", "Ti", "Fe", "Si"]
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_sources(REPO / "data" / "sources.yaml")["park_7xxx"]
+def spec(sources):
+    return sources[SOURCE_ID]
 
 
 @pytest.fixture(scope="module")
-def result(spec):
-    paths = [fetch(f, spec.id, mirror=MIRROR) for f in spec.files]
-    return adapt(spec, paths)
+def result(real_source):
+    return real_source(SOURCE_ID)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +58,8 @@ def test_dtypes_conform(result):
             assert df[col].dtype == np.float64, col
 
 
-def test_same_values_as_the_csv_export(rows):
-    csv = pd.read_csv(MIRROR / "al" / "park_7xxx_xai" / "park2022_7xxx_sheet1.csv")
+def test_same_values_as_the_csv_export(rows, mirror):
+    csv = pd.read_csv(mirror / "al" / "park_7xxx_xai" / "park2022_7xxx_sheet1.csv")
     csv = csv[csv["row_role"] == "data"].reset_index(drop=True)
     assert len(csv) == len(rows)
     for ours, theirs in [(e, f"{e}_wt") for e in SHEET_ELEMENTS] + [
