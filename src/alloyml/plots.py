@@ -13,7 +13,8 @@ import numpy as np
 _META = {"Software": None}
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG without the software-version stamp (stable bytes), then close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata=_META)
@@ -39,7 +40,7 @@ def parity(y, pred, lo, hi, in_domain, title: str, path: Path) -> Path:
     ax.set_ylabel("predicted")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def residuals(y, pred, title: str, path: Path) -> Path:
@@ -50,7 +51,7 @@ def residuals(y, pred, title: str, path: Path) -> Path:
     ax.set_xlabel("measured")
     ax.set_ylabel("predicted − measured")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def calibration(curve: list[tuple[float, float]], title: str, path: Path) -> Path:
@@ -66,7 +67,7 @@ def calibration(curve: list[tuple[float, float]], title: str, path: Path) -> Pat
     ax.set_ylim(0.4, 1)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def importance(imp: dict[str, float], title: str, path: Path) -> Path:
@@ -77,7 +78,7 @@ def importance(imp: dict[str, float], title: str, path: Path) -> Path:
     ax.set_xlabel("MAE increase when permuted")
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def learning_curve(points: list[tuple[float, float]], title: str, path: Path) -> Path:
@@ -87,4 +88,4 @@ def learning_curve(points: list[tuple[float, float]], title: str, path: Path) ->
     ax.set_xlabel("fraction of training folds used")
     ax.set_ylabel("grouped-CV MAE")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)

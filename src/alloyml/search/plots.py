@@ -11,15 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-_META = {"Software": None}
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata=_META)
-    plt.close(fig)
-    return path
+from alloyml.plots import save_png
 
 
 def _limits(setter, values: np.ndarray) -> None:
@@ -58,7 +50,7 @@ def history(table: pd.DataFrame, objectives: list[tuple[str, str]], title: str, 
         ax.set_ylabel(f"objective: {q}")
         ax.legend(fontsize=7, loc="lower right" if direction == "maximize" else "upper right")
     axes[0, 0].set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def pareto(
@@ -94,4 +86,4 @@ def pareto(
     ax.set_ylabel(y[1])
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
