@@ -25,6 +25,7 @@ spot (ridge, from ``data/features``) into a temporary directory.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -109,8 +110,8 @@ def naive(campaign, seed, models_dir: Path, processed: Path, n: int, db: Path) -
         ev = problem.evaluator(wt, proc)
         values, cons = problem.score([design], ev)
         trial.set_user_attr("worker", "naive")
-        trial.set_user_attr("design", design.to_dict())
-        trial.set_user_attr("eval", {k: float(v[0]) for k, v in ev.items()})
+        trial.set_user_attr("design", json.dumps(design.to_dict()))  # the same records as the
+        trial.set_user_attr("eval", json.dumps({k: float(v[0]) for k, v in ev.items()}))  # runner
         for name, c in cons.items():
             trial.set_constraint(name, float(c[0]))
         return values[0].tolist()

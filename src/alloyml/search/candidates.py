@@ -20,6 +20,7 @@ known physical limit of the campaign (e.g. Li-rich Mg-Li alloys verified only be
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ def process_columns(campaign: Campaign) -> list[str]:
     return [c for c in PROCESS_NUMERIC if c in cols]
 
 
+def _record(value: str | dict[str, Any]) -> dict[str, Any]:
+    """A trial's design or evaluation record: JSON text (the runner's) or a dict (older studies)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def trials_frame(trials: Sequence[FrozenTrial], problem: Problem) -> pd.DataFrame:
     """One row per complete trial: design, predictions, objective and constraint values."""
     c = problem.campaign
@@ -67,7 +73,7 @@ def trials_frame(trials: Sequence[FrozenTrial], problem: Problem) -> pd.DataFram
     targets = problem.evaluator.targets
     rows = []
     for t in trials:
-        d, ev = t.user_attrs["design"], t.user_attrs["eval"]
+        d, ev = _record(t.user_attrs["design"]), _record(t.user_attrs["eval"])
         row: dict[str, Any] = {"trial": t.number, "worker": t.user_attrs.get("worker", "")}
         row |= d["wt"]
         row["route"], row["temper_class"] = d["route"], d["temper"]
