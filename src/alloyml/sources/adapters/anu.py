@@ -1,6 +1,6 @@
 """Adapter for ``anu_al_1154``: the ANU/Birbilis 1154-row wrought-Al table (``al_data.csv``).
 
-Source: ``/work/shared/data/al/anu_al_1154/SOURCE.md`` (Kaggle "Aluminium alloy dataset for
+Source: ``al/anu_al_1154/SOURCE.md`` in the data mirror (Kaggle "Aluminium alloy dataset for
 supervised learning"; Bhat, Barnard & Birbilis, R. Soc. Open Sci. 10 (2023) 220360). One row is one
 alloy in one coarse processing class with its tensile properties, compiled from datasheets,
 handbooks and literature.

@@ -1,6 +1,6 @@
 """Adapter for ``hu_uq_wrought_al``: Hu et al. (Univ. of Queensland) wrought-Al compilation.
 
-Source: ``/work/shared/data/al/hu_uq_wrought_al/SOURCE.md`` (repository
+Source: ``al/hu_uq_wrought_al/SOURCE.md`` in the data mirror (repository
 ``UQ43815685/mitigating_data_bias_for_Al_alloys_design``; predecessor M. Hu et al., Metall. Mater.
 Trans. A 52 (2021) 2873). One row is one (alloy, route, temper, product form) record with its
 room-temperature tensile properties, from handbooks (ASM 1993, Smithells), patents and papers.
