@@ -112,23 +112,6 @@ class Workspace:
     def metrics(self, system: str) -> dict[str, Any]:
         return self._json(self.path("reports", "metrics", f"{system}.json"), f"train@{system}")
 
-    def metrics_table(self, system: str) -> pd.DataFrame:
-        """Targets x protocols: champion, n, R², MAE, RMSE, coverage, interval width, in-domain."""
-        rows = []
-        for target, m in self.metrics(system).items():
-            for proto in PROTOCOLS:
-                p = m.get("protocols", {}).get(proto)
-                if not p:
-                    continue
-                rows.append({
-                    "system": system, "target": target, "champion": m.get("champion"),
-                    "protocol": proto, "n": p.get("n"), "r2": p.get("r2"), "mae": p.get("mae"),
-                    "rmse": p.get("rmse"), "coverage": p.get("coverage"),
-                    "interval_width": p.get("interval_width"),
-                    "in_domain_rate": p.get("in_domain_rate"),
-                })  # fmt: skip
-        return pd.DataFrame(rows)
-
     def calibration_table(self, system: str) -> pd.DataFrame:
         """Nominal vs observed interval coverage (grouped CV) per target."""
         rows = []
@@ -136,10 +119,6 @@ class Workspace:
             for nominal, observed in m.get("calibration_curve", []):
                 rows.append({"target": target, "nominal": nominal, "observed": observed})
         return pd.DataFrame(rows)
-
-    def train_plots(self, system: str) -> list[Path]:
-        d = self._need(self.path("reports", "plots", system), f"train@{system}")
-        return sorted(d.glob("*.png"))
 
     # -- backtest ------------------------------------------------------------------------------
     def backtests(self) -> dict[str, dict[str, Any]]:
