@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 def mirror_dir() -> Path:
     """The shared real-data mirror: $ALLOYML_DATA_MIRROR or ../shared/data beside the repo."""
     env = os.environ.get("ALLOYML_DATA_MIRROR")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
+    # resolved once: the workflow tests run dvc repro in a copy of the project elsewhere
+    return (Path(env) if env else (REPO.parent / "shared" / "data")).resolve()
 
 
 @pytest.fixture(scope="session")

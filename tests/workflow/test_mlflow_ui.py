@@ -4,7 +4,7 @@ A scientist reads the `dvc repro` results on the ``alloyml-train`` runs page of 
 REST API returning the runs is not enough: the single-page React app has to load, query the
 server and render the runs with their metrics. So this test starts ``mlflow server`` on loopback
 against (a copy of) the tracking database the ``workspace`` fixture filled, loads the runs page in
-headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it), and reads the rendered DOM
+headless Chromium (Debian's ``chromium``; ``run.sh test`` installs it), and reads the rendered DOM
 and a screenshot.
 
 The runs table is an ag-grid: every row carries ``row-id=<run id>`` and every cell
@@ -329,7 +329,7 @@ def chromium() -> str:
     if exe is None:
         pytest.fail(
             "Chromium not found on PATH: the MLflow UI test needs Debian's `chromium` package "
-            "(apt-get install -y chromium; .ci/run installs it)."
+            "(apt-get install -y chromium; `./run.sh test` installs it when run as root)."
         )
     return exe
 
