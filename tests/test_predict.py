@@ -80,7 +80,6 @@ def test_canonical_inputs_balance_and_defaults(user_table):
     [
         (11, "negative element amount"),
         (12, "more than 100 wt%"),
-        (13, "temper not recognised"),
         (14, "unknown route 'teleported'"),
         (15, "Zn: not a number"),
         (17, "Al + other elements differ from 100 wt%"),
@@ -90,6 +89,73 @@ def test_canonical_inputs_bad_rows_get_a_message(user_table, idx, fragment):
     _, errors, _ = canonical_inputs(user_table, "al")
     assert fragment in errors.loc[idx]
     assert not errors.loc[idx].endswith(";")
+
+
+def test_undecodable_temper_is_predicted_with_an_unknown_process_flag(user_table):
+    """'Q9' cannot be decoded: the row is still an alloy (no error) and is flagged instead."""
+    rows, errors, _ = canonical_inputs(user_table, "al")
+    assert errors.loc[13] == ""
+    assert not rows.loc[13, "process_known"] and pd.isna(rows.loc[13, "temper_class"])
+    assert rows.loc[10, "process_known"]  # T651
+    assert not rows.loc[17, "process_known"]  # no temper at all: unknown, not a default
+
+
+STATES = [
+    # temper, temper_class column, route column -> temper_class, process_known, route
+    ("T7451", None, "rolled", "T7", True, "rolled"),
+    ("cast + T6", None, None, "T6", True, "cast"),
+    ("as-cast", None, None, "F", True, "cast"),
+    ("Die cast F", None, None, "F", True, "cast_die"),
+    ("extruded + T5", None, None, "T5", True, "extruded"),
+    ("solution treated + quenched + peak aged", None, "forged", "T6", True, "forged"),
+    ("retrogression and re-ageing", None, None, "RRA", True, "wrought"),
+    ("heat treated", None, "cast", None, True, "cast"),
+    (None, "T7", "extruded", "T7", True, "extruded"),
+    ("T4P", None, None, "T4", True, "wrought"),
+    ("T10", None, None, None, True, "wrought"),
+    ("wibble", None, None, None, False, "wrought"),
+]
+
+
+@pytest.mark.parametrize(("temper", "cls_in", "route_in", "cls", "known", "route"), STATES,
+                         ids=[repr(s[0]) for s in STATES])  # fmt: skip
+def test_canonical_inputs_decode_designations_and_free_text(
+    temper, cls_in, route_in, cls, known, route
+):
+    table = pd.DataFrame(
+        {"Zn": [5.6], "Mg": [2.5], "temper": [temper], "temper_class": [cls_in],
+         "route": [route_in]}
+    )  # fmt: skip
+    rows, errors, _ = canonical_inputs(table, "al")
+    assert errors.iloc[0] == ""
+    got_cls = rows["temper_class"].iloc[0]
+    assert (None if pd.isna(got_cls) else got_cls) == cls
+    assert bool(rows["process_known"].iloc[0]) is known
+    assert rows["route"].iloc[0] == route
+    assert bool(rows["route_from_temper"].iloc[0]) is (route_in is None and route != "wrought")
+
+
+def test_mg_as_cast_takes_its_route_from_the_temper():
+    rows, errors, _ = canonical_inputs(
+        pd.DataFrame({"Zn": [1.0], "Ca": [0.3], "temper": ["as-cast"]}), "mg"
+    )
+    assert errors.iloc[0] == "" and rows["route"].iloc[0] == "cast"
+    assert rows["temper_class"].iloc[0] == "F" and not rows["route_assumed"].iloc[0]
+
+
+def test_mg_t2_is_decoded_with_astm_b296():
+    rows, _, _ = canonical_inputs(pd.DataFrame({"Al": [9.0], "temper": ["T2"]}), "mg")
+    assert rows["temper_class"].iloc[0] == "T2" and rows["process_known"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("temper", "route", "fragment"),
+    [("wibble", None, "temper 'wibble' not recognised"),
+     ("T6", "teleported", "unknown route 'teleported'")],
+)  # fmt: skip
+def test_predict_string_rejects_undecodable_process(temper, route, fragment):
+    with pytest.raises(AlloyMLError, match=fragment):
+        predict_string(ALLOY, "al", {}, temper=temper, route=route)
 
 
 def test_canonical_inputs_mg_balance():
@@ -157,7 +223,8 @@ def test_predict_table_columns_and_errors(bundles, user_table, caplog):
         assert {f"{t}_pred", f"{t}_lo", f"{t}_hi", f"{t}_in_domain"} <= set(out.columns)
     assert {"in_domain", "error", "Al_wt"} <= set(out.columns)
     ok = out["error"] == ""
-    assert ok.tolist() == [True, False, False, False, False, False, True, False]
+    assert ok.tolist() == [True, False, False, True, False, False, True, False]
+    assert out["process_known"].tolist() == [True, True, False, False, True, False, True, False]
     for t in TARGETS:
         good = out.loc[ok]
         assert np.isfinite(good[f"{t}_pred"].astype(float)).all()
@@ -270,6 +337,51 @@ def test_cli_predict_csv(run, models_dir, tmp_path):
     assert np.isfinite(out.loc[0, "uts_mpa_pred"])
     assert np.isnan(out.loc[1, "uts_mpa_pred"])
     assert "negative element amount" in out.loc[1, "error"]
+
+
+@realdata
+@pytest.mark.parametrize("temper", ["cast + T6", "solution treated + peak aged", "T7451", "RRA"])
+def test_cli_predict_string_accepts_states(run, models_dir, temper):
+    result = run(ALLOY, "--temper", temper, "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert "uts_mpa" in result.output and "unknown" not in result.output
+
+
+@realdata
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(("--temper", "wibble"), "temper 'wibble' not recognised"),
+     (("--temper", "T6", "--route", "teleported"), "unknown route 'teleported'")],
+)  # fmt: skip
+def test_cli_predict_string_undecodable_process_fails_cleanly(run, models_dir, args, fragment):
+    _assert_clean_failure(run(ALLOY, *args, "--models-dir", str(models_dir)), fragment)
+
+
+@realdata
+def test_cli_predict_string_without_temper_says_the_state_is_unknown(run, models_dir):
+    result = run(ALLOY, "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert "process state unknown" in result.output
+
+
+@realdata
+def test_cli_predict_csv_process_known_column(run, models_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    tempers = ["T651", "cast + T6", "as-cast", "wibble", "", "heat treated"]
+    pd.DataFrame({"Zn": [5.6] * 6, "Mg": [2.5] * 6, "Cu": [1.6] * 6, "temper": tempers}).to_csv(
+        src, index=False
+    )
+    dst = tmp_path / "out.csv"
+    result = run("--input", str(src), "--output", str(dst), "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert "2 predicted rows have an unknown process state" in result.output
+    out = pd.read_csv(dst, keep_default_na=False, na_values=[""])
+    assert out["process_known"].tolist() == [True, True, True, False, False, True]
+    assert (out["error"].fillna("") == "").all()
+    assert np.isfinite(out["uts_mpa_pred"].astype(float)).all()
+    for t in TARGETS:  # the contract is unchanged
+        assert {f"{t}_pred", f"{t}_lo", f"{t}_hi", f"{t}_in_domain"} <= set(out.columns)
+    assert {"in_domain", "error"} <= set(out.columns)
 
 
 def test_cli_missing_models_dir(run, tmp_path):

@@ -164,7 +164,11 @@ def predict_cmd(
     ] = None,
     system: Annotated[str, typer.Option("--system", help="al or mg")] = "al",
     temper: Annotated[
-        str | None, typer.Option("--temper", help="e.g. T6, T651, T7351, H18, O, F")
+        str | None,
+        typer.Option(
+            "--temper",
+            help="designation (T6, T651, T7351, H18, O, F, RRA) or a state ('as-cast', 'cast + T6')",
+        ),
     ] = None,
     route: Annotated[
         str | None, typer.Option("--route", help="e.g. cast, extruded, rolled")
@@ -206,6 +210,12 @@ def predict_cmd(
         result.to_csv(output_csv, index=False)
         n_err = int((result["error"] != "").sum())
         console.print(f"{len(result) - n_err} rows predicted, {n_err} with errors -> {output_csv}")
+        n_unknown = int(((result["error"] == "") & ~result["process_known"]).sum())
+        if n_unknown:
+            err_console.print(
+                f"[yellow]warning:[/] {n_unknown} predicted rows have an unknown process state "
+                "(process_known = False): no temper, or one alloyml cannot decode"
+            )
         return
     for _, row in result.iterrows():
         title = str(row.get("id", alloy)) + (f" {temper}" if temper else "")
@@ -213,8 +223,15 @@ def predict_cmd(
         for c in ("property", "prediction", "interval (90 %)", "in domain"):
             t.add_column(c)
         if row["error"]:
+            if alloy is not None:  # the string path: a clear message and a non-zero exit
+                _fail(AlloyMLError(f"{title}: {row['error']}"))
             err_console.print(f"[red]{title}: {row['error']}[/]")
             continue
+        if not row.get("process_known", True):
+            err_console.print(
+                f"note: {title}: process state unknown to the model (no temper, or one alloyml "
+                "cannot decode); give e.g. --temper T6, 'as-cast' or 'cast + T6'"
+            )
         if row.get("route_assumed"):
             err_console.print(
                 "note: no --route given; assumed 'wrought' (Al training rows are mostly wrought)"

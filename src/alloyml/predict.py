@@ -8,11 +8,20 @@ missing elements 0), optional ``id``, ``temper`` (``T6``, ``T651``, ``T7351``, `
 interval), ``t_in_domain``; ``in_domain`` is true when every target's model is in its domain.
 Rows that cannot be alloys (negative amounts, elements over 100 wt %, unknown route) get a message
 in ``error`` and no prediction; the other rows are still predicted.
+
+``temper`` accepts every ANSI H35.1 / ASTM B296 designation and the free-text states scientists
+write ("as-cast", "cast + T6", "solution treated + peak aged", "heat treated", "RRA"), decoded
+by :func:`alloyml.process.decode_state`; a ``temper_class`` column is used where ``temper`` is
+empty. A row whose process state cannot be decoded (no temper, or text the decoder does not
+know) is still predicted, with ``process_known`` False: the model then sees an unknown state,
+and the user sees that it did. When ``route`` is empty and the temper names a shaping step
+("as-cast", "extruded + T5"), the route is taken from it (``route_from_temper`` True).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +30,7 @@ import pandas as pd
 from alloyml.bundle import Bundle, load_bundle
 from alloyml.compositions import parse_alloy
 from alloyml.errors import AlloyMLError
-from alloyml.process import normalise_route, temper_class
+from alloyml.process import decode_state, normalise_route
 from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, TARGETS
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,28 @@ _KNOWN = {"id", "temper", "route", "temper_class", *ELEMENTS, *PROCESS_NUMERIC}
 #: (a temper such as T651 implies one); Mg alloys are cast or wrought in similar numbers, so no
 #: route is assumed for them. An assumed route is reported in ``route_assumed``.
 DEFAULT_ROUTE: dict[str, str | None] = {"al": "wrought", "mg": None}
+
+
+_SHAPING = (
+    (re.compile(r"die[\s_-]*cast|\bhpdc\b", re.I), "cast_die"),
+    (re.compile(r"sand[\s_-]*cast", re.I), "cast_sand"),
+    (re.compile(r"perm\w*[\s_-]*mou?ld|\blpdc\b", re.I), "cast_perm_mould"),
+    (re.compile(r"cast", re.I), "cast"),
+    (re.compile(r"extru", re.I), "extruded"),
+    (re.compile(r"\broll", re.I), "rolled"),
+    (re.compile(r"forg", re.I), "forged"),
+)
+
+
+def route_from_temper(temper: str | None) -> str | None:
+    """The route a free-text state names ("as-cast" -> ``cast``, "extruded + T5" ->
+    ``extruded``), or None when it names none or several."""
+    if temper is None or pd.isna(temper):
+        return None
+    found = {route for rx, route in _SHAPING if rx.search(str(temper))}
+    if {"cast_die", "cast_sand", "cast_perm_mould"} & found:
+        found.discard("cast")
+    return found.pop() if len(found) == 1 else None
 
 
 def load_bundles(models_dir: str | Path, system: str) -> dict[str, Bundle]:
@@ -76,24 +107,35 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
         else pd.Series(pd.NA, index=table.index, dtype="string")
     )
     rows["temper"] = temper
-    if "temper_class" in table:
-        rows["temper_class"] = table["temper_class"].astype("string")
-    else:
-        rows["temper_class"] = temper.map(
-            lambda t: temper_class(t) if pd.notna(t) else None
-        ).astype("string")
-    unknown_temper = temper.notna() & rows["temper_class"].isna()
-    errors[unknown_temper] += "temper not recognised (use e.g. T6, T651, T73, H18, O, F, RRA); "
-    routes = []
-    for i, r in zip(
-        table.index, table["route"] if "route" in table else [None] * len(table), strict=True
+    given_class = (
+        table["temper_class"].astype("string")
+        if "temper_class" in table
+        else pd.Series(pd.NA, index=table.index, dtype="string")
+    )
+    states = [
+        decode_state(None if pd.isna(t) else str(t), None if pd.isna(c) else str(c), system)
+        for t, c in zip(temper, given_class, strict=True)
+    ]
+    rows["temper_class"] = pd.Series([s.temper_class for s in states], index=table.index,
+                                     dtype="string")  # fmt: skip
+    rows["process_known"] = pd.Series([s.known for s in states], index=table.index, dtype=bool)
+    routes, from_temper = [], []
+    for i, r, t in zip(
+        table.index,
+        table["route"] if "route" in table else [None] * len(table),
+        temper,
+        strict=True,
     ):
         try:
-            routes.append(normalise_route(None if pd.isna(r) else r))
+            route = normalise_route(None if pd.isna(r) else r)
         except ValueError as exc:
             errors[i] += f"{exc}; "
-            routes.append(None)
+            route = None
+        inferred = route is None and pd.isna(r) and pd.notna(t) and route_from_temper(t)
+        from_temper.append(bool(inferred))
+        routes.append(route_from_temper(t) if inferred else route)
     rows["route"] = pd.Series(routes, index=table.index, dtype="string")
+    rows["route_from_temper"] = pd.Series(from_temper, index=table.index, dtype=bool)
     assumed = rows["route"].isna() & (errors == "")
     if DEFAULT_ROUTE.get(system):
         rows.loc[assumed, "route"] = DEFAULT_ROUTE[system]
@@ -104,7 +146,8 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
 
 
 def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) -> pd.DataFrame:
-    """The input table plus predictions, intervals, domain flags and an ``error`` column."""
+    """The input table plus predictions, intervals, domain flags, ``process_known`` (False when
+    the row's process state could not be decoded) and an ``error`` column."""
     from alloyml.features import featurize
 
     rows, errors, unknown = canonical_inputs(table, system)
@@ -131,6 +174,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
     out[f"{BALANCE[system]}_wt"] = rows[BALANCE[system]].where(ok)
     out["in_domain"] = pd.array(np.where(ok, all_dom, pd.NA), dtype="boolean")
     out["route_assumed"] = rows["route_assumed"]
+    out["process_known"] = rows["process_known"]
     out["error"] = errors
     return out
 
@@ -153,5 +197,15 @@ def predict_string(
     for sym in row:
         if sym not in ELEMENTS:
             raise AlloyMLError(f"element {sym} in {alloy!r} is not modelled by alloyml")
+    if temper is not None and not decode_state(temper, system=system).known:
+        raise AlloyMLError(
+            f"temper {temper!r} not recognised: give an ANSI H35.1 / ASTM B296 designation "
+            "(F, O, H18, T4, T6, T651, T73, T7451, T8, T9, RRA ...) or a state such as "
+            "'as-cast', 'solution treated + peak aged', 'cast + T6', 'heat treated'"
+        )
+    try:
+        normalise_route(route)
+    except ValueError as exc:
+        raise AlloyMLError(str(exc)) from None
     row |= {"id": alloy, "temper": temper, "route": route}
     return predict_table(pd.DataFrame([row]), system, bundles)
