@@ -315,7 +315,7 @@ _TOKEN = re.compile(
     r"(?<![A-Z0-9])(RRA|T4P|T(?:10|[1-9])\d{0,4}[A-Z]?|H\d{1,4}|W\d{0,3}|O\d?|F)(?![A-Z0-9])"
 )
 _STEP_SPLIT = re.compile(
-    r"\s*(?:[+,;/:]|->|→|\s[-–—ñ]\s|\bthen\b|\band\b|\bfollowed by\b|\bplus\b)\s*"
+    r"\s*(?:[+,;:]|\s/\s|->|→|\s[-–—ñ]\s|\bthen\b|\band\b|\bfollowed by\b|\bplus\b)\s*"
 )
 _W = {
     "as_fab": re.compile(
@@ -340,7 +340,9 @@ _W = {
     "cold": re.compile(r"\bcold\b|room temperature|\brt\b|\bdeformed\b|pre ?strain|strained"),
     "deform": re.compile(r"extru|(?<!as )\broll(?!ed cast| cast)|forg|\becap|\becae|draw|swag"),
     "shape": re.compile(r"cast|extru|roll|forg|ecap|ecae|draw|swag|mou?ld|wrought|sheet|plate"),
-    "temp": re.compile(r"\d\s*(?:°|º|˚|\?)?\s*(?:c|k|degrees? c)\b"),
+    # an unlabelled treatment: a temperature and a time ("510 °C/16 h")
+    "temp": re.compile(r"\d\s*(?:°|º|˚|\?)?\s*(?:c|k|degrees? c)\b.*\d\s*(?:h|hr|hours?|min)\b"),
+    "hard": re.compile(r"\bhard (?:rolled|rolling|plate rolling|drawn)"),
 }
 
 
@@ -350,8 +352,20 @@ def _norm_text(text: str) -> str:
     return re.sub(r"\s+", " ", low).strip()
 
 
+def _hot_after(low: str, rest: str) -> bool:
+    """Whether a hot-working step comes after a designation (``rest`` is the text after it)."""
+    tail = _norm_text(rest)
+    return any(
+        _W["deform"].search(s) and not _W["cold"].search(s) for s in _STEP_SPLIT.split(tail) if s
+    )
+
+
 def _flags(step: str) -> set[str]:
     found = {k for k, rx in _W.items() if rx.search(step)}
+    if "hard" in found:
+        found |= {"cold"}  # hard rolled / drawn: strain hardened by cold work
+    if _TOKEN.search(step.upper()):
+        found.add("heat")  # a designation before a later hot-working step (see _decode_text)
     if found & {"shape", "as_fab"}:
         found.discard("temp")  # "extruded (573K)": a shaping temperature, not a treatment
     return found
@@ -366,6 +380,8 @@ def _decode_text(text: str, system: str) -> ProcessState:
     up = text.replace("\ufeff", "").upper()
     tokens = list(_TOKEN.finditer(up))
     homog = 1.0 if _W["homog"].search(low) else NAN
+    if tokens and _hot_after(low, up[tokens[-1].end() :]):
+        tokens = []  # "extruded, T6, extruded at 335C": the temper was erased by hot working
     if tokens:
         codes = {_decode_designation(m.group(1), text, system).temper_class for m in tokens}
         between = [up[a.end() : b.start()] for a, b in zip(tokens, tokens[1:], strict=False)]
@@ -381,6 +397,9 @@ def _decode_text(text: str, system: str) -> ProcessState:
     thermal = {"homog", "sol", "quench", "natural", "age", "anneal", "heat", "pre_age", "temp"}
     before = set().union(*flags[: max(last_hot, 0)]) if last_hot > 0 else set()
     post_flags = flags[last_hot + 1 :]
+    for i, f in enumerate(post_flags[:-1]):
+        if f == {"temp"} and post_flags[i + 1] & {"age", "quench"}:
+            f.add("sol")  # an unlabelled T/t step right before ageing or a quench: solution
     post = set().union(*post_flags) if post_flags else set()
     every = set().union(*flags) if flags else set()
     # A thermal treatment before the last hot-working step is an ingot/billet treatment: count
@@ -455,7 +474,7 @@ def _decode_text(text: str, system: str) -> ProcessState:
     if "homog" in post:
         return _state(text, None, None, CITE_TEXT, heat_treated=1.0, homogenised=1.0)
     if post & {"heat", "temp", "stabil", "pre_age"}:
-        return _heat_treated(text)
+        return replace(_heat_treated(text), homogenised=homog)
     if "cold" in post and (post & {"deform"} or "cold" in low):
         return _state(text, None, "H", CITE_TEXT, **_partial(desc | {"strain_hardened": 1.0}))
     if "as_fab" in every or (last_hot >= 0 and len(steps) > 1 and "shape" in every):
@@ -550,8 +569,9 @@ def _decode_one(text: str, system: str) -> ProcessState:
 
 
 def temper_class(temper: str | None) -> str | None:
-    """Class of a temper designation or free-text state, one of :data:`alloyml.schema.TEMPER_CLASSES`,
-    or None.
+    """Class of a temper designation or free-text state, or None.
+
+    One of :data:`alloyml.schema.TEMPER_CLASSES`.
 
     A thin wrapper over :func:`decode_state` (``decode_state(temper).temper_class``).
 
