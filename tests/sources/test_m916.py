@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, ROUTES, STAGE_COLUMNS, TEMPER_CLASSES, conform
 from alloyml.sources.adapters.m916 import ELEMENT_COLUMNS, PARSED_KEYS, adapt, parse_condition
 from alloyml.sources.registry import FileSpec, SourceSpec
@@ -100,14 +101,15 @@ def test_text_hygiene(rows):
 @pytest.mark.realdata
 def test_routes_and_process_code(rows):
     assert rows["route"].value_counts().to_dict() == {
-        "extruded": 383,
-        "cast_die": 221,
-        "cast": 191,
+        "extruded": 384,
+        "cast_die": 220,
+        "cast": 175,
         "cast_sand": 42,
-        "rolled": 34,
+        "rolled": 39,
         "forged": 26,
-        "wrought": 12,
+        "wrought": 21,
         "ecap": 7,
+        "cast_perm_mould": 2,
     }
     assert set(rows["route"]) <= set(ROUTES)
     assert rows.loc[0, "process_code"] == "5|Cast (Any cast type, then heat treated)"
@@ -118,6 +120,63 @@ def test_routes_and_process_code(rows):
     assert rows.loc[845, "route"] == "forged"  # Wrought(hammer forging)
     assert rows.loc[886, "route"] == "wrought"  # 'wrought'
     assert rows.loc[886, "process_code"] == "6|wrought - rolled and Forging"
+
+
+def _state_label(temper, cls) -> str:
+    s = decode_state(None if pd.isna(temper) else temper, None if pd.isna(cls) else cls, "mg")
+    if not s.known:
+        return "unknown"
+    if s.heat_treated == 1:
+        return "heat treated" if s.detail_known else "heat treated, detail unknown"
+    return "not heat treated" if s.heat_treated == 0 else "heat treatment unknown"
+
+
+@pytest.mark.realdata
+def test_route_and_decoded_state(rows):
+    """Issue 10: level 5 "cast, then heat treated" is route cast with a heat-treated state, so
+    a user's cast + F (as-cast) no longer lands on heat-treated rows."""
+    pairs = zip(rows["temper"], rows["temper_class"], strict=True)
+    labels = [_state_label(t, c) for t, c in pairs]
+    got = pd.Series(labels, index=rows.index).groupby(rows["route"]).value_counts().to_dict()
+    assert got == {
+        ("cast", "heat treated"): 147,
+        ("cast", "heat treated, detail unknown"): 28,
+        ("cast_die", "heat treated"): 1,
+        ("cast_die", "not heat treated"): 218,
+        ("cast_die", "unknown"): 1,  # "Friction stir"
+        ("cast_perm_mould", "not heat treated"): 2,
+        ("cast_sand", "heat treated"): 8,
+        ("cast_sand", "not heat treated"): 34,
+        ("ecap", "not heat treated"): 7,
+        ("extruded", "heat treated"): 70,
+        ("extruded", "not heat treated"): 293,
+        ("extruded", "unknown"): 21,
+        ("forged", "heat treated"): 11,
+        ("forged", "not heat treated"): 15,
+        ("rolled", "heat treated"): 18,
+        ("rolled", "heat treated, detail unknown"): 1,
+        ("rolled", "heat treatment unknown"): 4,
+        ("rolled", "not heat treated"): 14,
+        ("rolled", "unknown"): 2,  # "Sheet, Plate 0"
+        ("wrought", "heat treated"): 12,
+        ("wrought", "heat treated, detail unknown"): 1,
+        ("wrought", "unknown"): 8,
+    }
+    level = rows["process_code"].str[0]
+    # every level-5 row is heat treated, except three whose text says otherwise
+    lvl5 = pd.Series(labels, index=rows.index)[level == "5"]
+    assert lvl5.str.startswith("heat treated").sum() == 188
+    assert sorted(lvl5.index[~lvl5.str.startswith("heat treated")]) == [259, 341, 680]
+    cast = rows.loc[level == "5", "temper"]
+    assert (cast[rows["condition_text"] == "Cast"] == "heat treated").all()
+    # levels 3 and 4 with no designation are as-cast (F)
+    assert rows.loc[(level == "4") & rows["condition_text"].isna(), "temper"].eq("as-cast").all()
+    assert rows.loc[(level == "4") & rows["condition_text"].isna(), "temper_class"].eq("F").all()
+    # a stated designation is kept as written
+    assert rows.loc[0, "temper"] == "T5" and rows.loc[0, "route"] == "cast"
+    r = _row_of(rows, "Cast + Solution Treated at 500 °C + Quenched + peak-aged (200 °C for 24 h")
+    assert r["temper_class"] == "T6" and r["route"] == "cast"
+    assert rows["route"].isin(ROUTES).all()
 
 
 @pytest.mark.realdata
@@ -142,7 +201,9 @@ def test_traps_kept_not_fixed(rows, result):
     assert rows.loc[6, ["ys_mpa", "uts_mpa", "elong_pct"]].tolist() == [518, 646, 1.2]
     assert result.notes["composite_rows"] == [286, 287, 288, 289, 290, 676]
     assert 117 in result.notes["route_text_conflicts"]  # Hard Rolled Sheet H24 under code 5
-    assert rows.loc[117, "route"] == "cast" and rows.loc[117, "temper_class"] == "H"
+    # the route follows the text (a sheet), the state goes in temper
+    assert rows.loc[117, "route"] == "rolled" and rows.loc[117, "temper"] == "H24"
+    assert rows.loc[117, "temper_class"] == "H"
 
 
 @pytest.mark.realdata
@@ -188,8 +249,8 @@ def test_parsed_counts_and_no_dummy_values(result):
     assert rows["extrusion_ratio"].dropna().between(5, 40).all()
     assert set(rows["temper_class"].dropna()) <= set(TEMPER_CLASSES)
     tc = rows["temper_class"].value_counts().to_dict()
-    assert tc["T6"] == 91 and tc["F"] == 126 and tc["H"] == 14
-    assert rows["temper_class"].isna().sum() == 581
+    assert tc["T6"] == 97 and tc["F"] == 583 and tc["H"] == 18
+    assert rows["temper_class"].isna().sum() == 68
     assert rows["quench"].value_counts().to_dict() == {"water": 6}
 
 

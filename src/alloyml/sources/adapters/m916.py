@@ -12,8 +12,9 @@ Column map
     ``Coded`` + ``Process-      ``process_code`` = ``"<Coded>|<Process-Heat treatment>"`` verbatim
     Heat treatment``            (outer spaces/BOM stripped, casing and inner spaces kept),
                                 e.g. ``"4|Cast (Die cast, HPDC, fast cool)"``
-    ``Coded``                   ``route``: 1 extruded, 2 ecap, 3 cast_sand, 4 cast_die, 5 cast
-                                (cast then heat treated, SOURCE.md), 6 from the condition text:
+    ``Coded``                   ``route`` (the primary route only, see "Route and state"):
+                                1 extruded, 2 ecap, 3 cast_sand, 4 cast_die, 5 cast (any
+                                casting method, then heat treated), 6 from the condition text:
                                 'rolled' (roll/sheet/plate), 'forged' (forg), 'wrought' otherwise
                                 or when both are named
     31 element columns          wt % (file name "wt%", SOURCE.md), same names in the schema. Mg is
@@ -30,6 +31,35 @@ Column map
                                 by more than 0.011 wt % are listed in ``notes['sum_mismatch_rows']``
                                 (none in the pinned file; the column is optional)
     ==========================  ================================================================
+
+Route and state (issue 10: one process-state model). ``route`` carries only how the alloy was
+shaped; the thermal-mechanical state goes in ``temper`` so that
+:func:`alloyml.process.decode_state` (``temper``, ``temper_class``, system ``mg``, ASTM B296)
+gives it. Level 5 "cast, then heat treated" used to be only route ``cast`` with no temper, so a
+user's cast + F landed on heat-treated rows; now its state is stated. Decisions, in order:
+
+* ``temper`` = the designation token of the condition text when there is one
+  (:func:`parse_condition`: "Cast T6" -> ``T6``, "Sand Cast T61" -> ``T61``);
+* else the condition text itself when the decoder reads a state from it ("as-cast (730C)",
+  "Cast + Solution Treated at 500 °C + Quenched + peak-aged ...", "extruded+ aging",
+  "Hot rolled at 400 °C – Annealed ...", "Sand/Chill Cast T5 or T6" = heat treated, detail
+  unknown, "As Homogenized");
+* else the state the coded level states: levels 3 and 4 (cast, sand / die, with no
+  heat-treatment level of their own: the authors put every heat-treated casting in level 5)
+  -> ``as-cast``, except "Friction stir" (not a cast state: unknown); level 5 -> ``heat
+  treated`` (detail unknown: "Cast", "cast+HT", "AM50Acast", "SO2"); levels 1, 2 and 6 whose
+  text names only the hot-working step ("Extrusion(300C)", "ECAE", "Hot rolling", "Forgings")
+  -> ``as-extruded`` / ``as-processed (ECAP)`` / ``as-rolled`` / ``as-forged`` (nothing is
+  stated after the working step);
+* else NaN (unknown): empty conditions of levels 1 and 6, "wrought", "4h / RHT", "He + R".
+
+``temper_class`` = ``decode_state(temper, system="mg").temper_class``.
+
+Level-5 rows whose text names another route (the ``route_text_conflicts`` rows) get the route
+the text names: extruded ("rheocast, extruded (576C)"), rolled (sheet / plate / rolled), forged,
+wrought for an H temper with no product named (H tempers are strain-hardened wrought products,
+ASTM B296), cast_die when the category text says die cast; the other level-5 rows stay ``cast``
+(method not stated). Level-4 rows whose text says "Permanent mold cast" get cast_perm_mould.
 
 Composition basis: ``comp_basis = 'nominal'``. The rows are compiled from literature and
 handbooks (ASM / MatWeb-style entries such as "Magnesium AZ31B T1 Wrought Alloy (UNS M11311)");
@@ -102,9 +132,8 @@ compositions or names and does not reject physically odd rows):
   ``notes['impurity_li_rows']``). The 19 rows with Li >= 5.7 wt % are kept as they are.
 * Process category and text disagree in 16 rows (code 5 "cast then heat treated" on wrought
   sheet/plate or H-temper rows such as "Hard Rolled Sheet H24", on "rheocast, extruded (576C)",
-  and one code 5 row whose category text says die cast): the route follows ``Coded`` (the
-  authors' own categorical, used in their models); the rows are listed in
-  ``notes['route_text_conflicts']`` for the clean stage or a curator to decide.
+  and one code 5 row whose category text says die cast): the route follows the text (see
+  "Route and state"); the rows stay listed in ``notes['route_text_conflicts']``.
 * Metal-matrix composites (rows 286-290 "...-10vol%Sic", row 676 "Mg/SiC (33.6 pct)" whose
   composition is Mg 100 because SiC has no column) are kept; they are listed in
   ``notes['composite_rows']`` so that the clean stage can drop or flag them.
@@ -126,6 +155,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alloyml.process import decode_state
 from alloyml.process import temper_class as _temper_class
 from alloyml.sources.base import (
     AdapterResult,
@@ -431,6 +461,55 @@ def _route(code: float, text: str) -> str | None:
     return "wrought"
 
 
+_H_TOKEN = re.compile(r"(?<![A-Za-z0-9])H\d{1,2}(?![A-Za-z0-9])")
+_PERM_MOULD = re.compile(r"permanent\s+mou?ld", re.IGNORECASE)
+_AS_WORKED = {1: "as-extruded", 2: "as-processed (ECAP)"}
+
+
+def _route_for(code: float, text: str, category: str) -> str | None:
+    """Primary route: :func:`_route` with the text's corrections (see "Route and state")."""
+    route = _route(code, text)
+    if route == "cast" and int(code) == 5:
+        low = text.lower()
+        if "die" in category.lower():
+            return "cast_die"
+        if _EXTRU.search(low):
+            return "extruded"
+        if _ROLL.search(low) or re.search(r"sheet|plate", low):
+            return "rolled"
+        if "forg" in low:
+            return "forged"
+        if _H_TOKEN.search(text):
+            return "wrought"
+    if route == "cast_die" and _PERM_MOULD.search(text):
+        return "cast_perm_mould"
+    return route
+
+
+def state_temper(code: float, text: str, token: str | None) -> str | None:
+    """The ``temper`` of one row: its designation, its decodable text, or its level's state."""
+    if token:
+        return token
+    if text and decode_state(text, system="mg").known:
+        return text
+    if math.isnan(code) or code != int(code):
+        return None
+    level = int(code)
+    if level in (3, 4):
+        return None if re.search(r"friction|stir", text, re.IGNORECASE) else "as-cast"
+    if level == 5:
+        return "heat treated"
+    if text and _DEFORM.search(text) and not _HEAT_WORDS.search(text):
+        if level in _AS_WORKED:
+            return _AS_WORKED[level]
+        low = text.lower()
+        if "forg" in low:
+            return "as-forged"
+        if _ROLL.search(low):
+            return "as-rolled"
+    return None
+
+
 def _bare_doi(raw: Any) -> str | None:
     text = _clean_text(raw)
     if not text:
@@ -487,13 +566,22 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     rows["comp_basis"] = "nominal"
     for el in ELEMENT_COLUMNS:
         rows[el] = comp[el]
-    rows["route"] = [_route(c, t) for c, t in zip(values["coded"], conditions, strict=True)]
+    rows["route"] = [
+        _route_for(c, t, k) for c, t, k in zip(values["coded"], conditions, category, strict=True)
+    ]
     rows["process_code"] = [
         f"{k}|{c}" if (k or c) else None for k, c in zip(code_text, category, strict=True)
     ]
     rows["condition_text"] = [c or None for c in conditions]
     for col in PARSED_KEYS:
         rows[col] = parsed[col]
+    rows["temper"] = [
+        state_temper(c, t, None if pd.isna(k) else str(k))
+        for c, t, k in zip(values["coded"], conditions, parsed["temper"], strict=True)
+    ]
+    rows["temper_class"] = [
+        None if t is None else decode_state(t, system="mg").temper_class for t in rows["temper"]
+    ]
     for canon in PROPERTY_COLUMNS.values():
         rows[canon] = values[canon]
 
