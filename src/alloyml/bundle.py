@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from alloyml.errors import AlloyMLError
+from alloyml.models import ImputedRegressor, ScheduleImputer
 from alloyml.uncertainty import ConformalInterval, ConformalScale, Domain
 
 #: The only non-default types skops may load: what alloyml's model families need (see
@@ -55,14 +56,17 @@ class Bundle:
         """Point prediction, interval bounds, domain distance and flag for rows of ``X``."""
         X = np.asarray(X, dtype=float)
         pred = np.asarray(self.estimator.predict(X), dtype=float)
-        lo, hi = self.interval.predict_interval(X, pred)
         dist = self.domain.distance(X)
+        support = self.domain.support(X)
+        in_domain = (dist <= self.domain.threshold_) & (support >= self.domain.min_support)
+        lo, hi = self.interval.predict_interval(X, pred, in_domain)
         return {
             "pred": pred,
             "lo": lo,
             "hi": hi,
             "domain_distance": dist,
-            "in_domain": dist <= self.domain.threshold_,
+            "domain_support": support,
+            "in_domain": in_domain,
         }
 
 
@@ -72,6 +76,9 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     for old in ("model.json", "model.skops"):
         (out / old).unlink(missing_ok=True)
     est = bundle.estimator
+    imputer = None
+    if isinstance(est, ImputedRegressor):
+        imputer, est = est.imputer_, est.estimator_
     if type(est).__module__.startswith("xgboost"):
         est.save_model(out / "model.json")
         kind = "xgboost_json"
@@ -83,6 +90,11 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     iv, dm = bundle.interval, bundle.domain
     arrays: dict[str, np.ndarray] = {
         "q": np.array([iv.q_]),
+        "q_out": np.array([getattr(iv, "q_out_", iv.q_)]),
+        "domain_support_keys": dm.support_keys_,
+        "domain_support_counts": dm.support_counts_,
+        "domain_min_support": np.array([dm.min_support]),
+        "domain_support_groups": _pack_groups(dm.support_groups),
         "alpha": np.array([iv.alpha]),
         "domain_mean": dm.mean_,
         "domain_scale": dm.scale_,
@@ -100,6 +112,11 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
             "scale_res": sc.res_,
             "scale_k": np.array([sc.k]),
             "scale_floor": np.array([sc.floor]),
+        }
+    if imputer is not None:
+        arrays |= {
+            "imputer_medians": imputer.medians_,
+            "imputer_fitted_keys": imputer.fitted_keys_,
         }
     np.savez_compressed(out / "calibration.npz", **arrays)
     meta = dict(bundle.meta) | {"format": kind}
@@ -135,8 +152,16 @@ def load_bundle(path: str | Path) -> Bundle:
 
     dm.nn_ = NearestNeighbors(n_neighbors=min(dm.k, len(dm.train_))).fit(dm.train_)
     dm.threshold_ = float(a["domain_threshold"][0])
+    if "domain_support_keys" in a:
+        dm.support_groups = _unpack_groups(a["domain_support_groups"])
+        dm.min_support = int(a["domain_min_support"][0])
+        dm.support_keys_, dm.support_counts_ = a["domain_support_keys"], a["domain_support_counts"]
+    else:  # bundles written before the process-key support existed
+        dm.support_keys_ = np.array([-1])
+        dm.support_counts_ = np.array([len(dm.train_)])
     iv = ConformalInterval(alpha=float(a["alpha"][0]), normalised="scale_res" in a)
     iv.q_ = float(a["q"][0])
+    iv.q_out_ = float(a["q_out"][0]) if "q_out" in a else iv.q_
     iv.scaler_ = None
     if "scale_res" in a:
         sc = ConformalScale(k=int(a["scale_k"][0]), floor=float(a["scale_floor"][0]))
@@ -144,4 +169,28 @@ def load_bundle(path: str | Path) -> Bundle:
         sc.global_ = float(np.mean(sc.res_)) or 1.0
         sc.nn_ = NearestNeighbors(n_neighbors=min(sc.k, len(sc.res_))).fit(a["scale_X"])
         iv.scaler_ = sc
+    if "imputer_medians" in a:
+        imp = ScheduleImputer(tuple(meta["features"]))
+        imp.medians_, imp.fitted_keys_ = a["imputer_medians"], a["imputer_fitted_keys"]
+        wrapped = ImputedRegressor(est, tuple(meta["features"]))
+        wrapped.imputer_, wrapped.estimator_ = imp, est
+        est = wrapped
     return Bundle(estimator=est, interval=iv, domain=dm, meta=meta)
+
+
+def _pack_groups(groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """Column groups as one int array: ``[n_groups, len_1, ..., len_n, cols...]``."""
+    flat = [len(groups), *(len(g) for g in groups)]
+    for g in groups:
+        flat += list(g)
+    return np.array(flat, dtype=np.int64)
+
+
+def _unpack_groups(packed: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    n = int(packed[0])
+    lens = [int(v) for v in packed[1 : 1 + n]]
+    out, pos = [], 1 + n
+    for ln in lens:
+        out.append(tuple(int(v) for v in packed[pos : pos + ln]))
+        pos += ln
+    return tuple(out)

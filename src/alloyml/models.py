@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.base import RegressorMixin
+import numpy as np
+
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import (
     ExtraTreesRegressor,
@@ -117,3 +119,111 @@ def suggest(trial: Any, name: str) -> dict[str, Any]:
         else:
             params[key] = trial.suggest_float(key, lo, hi, log=log)
     return params
+
+
+# -- schedule imputation: rows described by a temper and rows described by a schedule ----------
+
+
+class ScheduleImputer(TransformerMixin, BaseEstimator):
+    """Fill the schedule features of rows whose state implies stages but whose schedule is unknown.
+
+    A compilation that writes ``T6`` and a lab sheet that writes "480 °C/1 h + 120 °C/24 h"
+    describe the same kind of treatment. Left as zeros, the stage features of the first would
+    read "no stage", and tree models would place a T6 alloy among as-fabricated ones. Fitted on
+    the training rows, this transformer learns, per temper class (the ``process_v2`` one-hot),
+    the median of every schedule feature over the rows that give a schedule, and writes it into
+    the rows of the same class that give none but whose state implies stages
+    (``proc_stages_implied``). ``proc_schedule_known`` keeps telling the model which rows were
+    filled. Classes without any scheduled training row are left as they are.
+
+    Args:
+        feature_names: the model's feature labels (must include the ``process_v2`` block).
+    """
+
+    def __init__(self, feature_names: tuple[str, ...] = ()) -> None:
+        self.feature_names = tuple(feature_names)
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        names = list(self.feature_names)
+        keys = [j for j, f in enumerate(names) if f.startswith("proc_temper_")]
+        stage = [
+            j
+            for j, f in enumerate(names)
+            if f.startswith(("proc_has_", "proc_homog", "proc_sol", "proc_age"))
+            or f in ("proc_n_sol_stages", "proc_n_age_stages")
+        ]
+        return (
+            np.array(keys),
+            np.array(stage),
+            names.index("proc_schedule_known"),
+            names.index("proc_stages_implied"),
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ScheduleImputer:
+        X = np.asarray(X, dtype=float)
+        keys, stage, known, _ = self._columns()
+        key = X[:, keys].argmax(axis=1)
+        self.medians_ = np.zeros((len(keys), len(stage)))
+        self.fitted_keys_ = np.zeros(len(keys), dtype=bool)
+        for k in range(len(keys)):
+            rows = (key == k) & (X[:, keys[k]] > 0) & (X[:, known] > 0)
+            if rows.any():
+                self.medians_[k] = np.median(X[np.ix_(rows, stage)], axis=0)
+                self.fitted_keys_[k] = True
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.array(X, dtype=float, copy=True)
+        keys, stage, known, implied = self._columns()
+        key = X[:, keys].argmax(axis=1)
+        has_key = X[:, keys].max(axis=1) > 0
+        fill = has_key & (X[:, known] == 0) & (X[:, implied] > 0) & self.fitted_keys_[key]
+        if fill.any():
+            X[np.ix_(fill, stage)] = self.medians_[key[fill]]
+        return X
+
+
+class ImputedRegressor(RegressorMixin, BaseEstimator):
+    """A regressor behind a :class:`ScheduleImputer` (fit on the same rows).
+
+    Follows scikit-learn's ``fit``/``predict`` protocol; ``imputer_`` and ``estimator_`` are the
+    fitted parts (the bundle stores them separately, each in its safe format).
+    """
+
+    def __init__(self, estimator: Any, feature_names: tuple[str, ...] = ()) -> None:
+        self.estimator = estimator
+        self.feature_names = tuple(feature_names)
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> ImputedRegressor:
+        self.imputer_ = ScheduleImputer(self.feature_names).fit(X)
+        Z = self.imputer_.transform(X)
+        if sample_weight is None:
+            self.estimator_ = self.estimator.fit(Z, y)
+        else:
+            self.estimator_ = self.estimator.fit(Z, y, sample_weight=sample_weight)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator_.predict(self.imputer_.transform(X))
+
+
+def needs_imputer(feature_names: Any) -> bool:
+    """Whether a feature set carries the ``process_v2`` schedule columns."""
+    names = set(feature_names or ())
+    return {"proc_schedule_known", "proc_stages_implied"} <= names
+
+
+def make_model(
+    name: str,
+    random_state: int,
+    n_jobs: int = 1,
+    feature_names: Any = None,
+    **overrides: Any,
+) -> Any:
+    """:func:`make_estimator`, behind a :class:`ScheduleImputer` when the features need one."""
+    est = make_estimator(name, random_state, n_jobs, **overrides)
+    if name != "mean" and needs_imputer(feature_names):
+        return ImputedRegressor(est, tuple(feature_names))
+    return est

@@ -165,6 +165,9 @@ def train_params(doc: dict[str, Any]):
         tuning_models=tuple(tuning.get("models", ())),
         domain_k=int(domain.get("k", 5)),
         domain_level=float(domain.get("level", 0.95)),
+        domain_min_support=int(domain.get("min_support", 5)),
+        shift_folds=int(sec.get("shift_folds", 3)),
+        loso_min_rows=int(sec.get("loso_min_rows", 20)),
         min_rows=int(sec.get("min_rows", 40)),
         n_jobs=int(sec.get("n_jobs", 2)),
     )

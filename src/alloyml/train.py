@@ -10,10 +10,16 @@ For one system and one target:
    training part only, so the outer score of the tuned pipeline never sees its test fold.
    The tuned pipeline replaces the default one only if its nested score is better.
 4. **Evaluate** the champion under every protocol (random, grouped, leave-one-source-out,
-   extrapolation) with conformal intervals calibrated on inner grouped CV of each outer training
-   part: the reported coverage and width are out-of-sample.
+   leave-one-family-out, extrapolation) with intervals calibrated inside each outer training
+   part: the reported coverage and width are out-of-sample. Calibration is Mondrian by domain
+   (:mod:`alloyml.uncertainty`): inner grouped CV gives the in-domain quantile, inner *shift*
+   CV (sources held out when the training part has at least three sources with
+   ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
+   alloy from an unseen lab or family that the domain model flags gets an interval measured on
+   such alloys. The domain threshold of an inner fold is the outer training part's.
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
-   rows, the domain threshold on grouped held-out k-NN distances.
+   rows (in domain) and on the leave-one-source-out (or leave-one-family-out) residuals of the
+   protocol run (out of domain); the domain threshold on grouped held-out k-NN distances.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ import optuna
 from sklearn.inspection import permutation_importance
 
 from alloyml.bundle import Bundle
-from alloyml.models import SEARCH_SPACES, make_estimator, suggest
-from alloyml.uncertainty import ConformalInterval, Domain
+from alloyml.models import SEARCH_SPACES, make_model, suggest
+from alloyml.uncertainty import ConformalInterval, Domain, ShiftCalibration
 from alloyml.validation import (
     extrapolation_split,
     grouped_splits,
@@ -61,6 +67,12 @@ class TrainConfig:
     min_rows: int = 40
     n_jobs: int = 2
     learning_curve_fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
+    domain_min_support: int = 5
+    shift_folds: int = 3
+    loso_min_rows: int = 20
+    #: set by :func:`train_target` from its features (the schedule imputer and the domain's
+    #: process key read them); not a parameter
+    feature_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -98,10 +110,64 @@ def _oof(
     """Out-of-fold predictions over ``splits``; returns (test indices, predictions)."""
     idx, preds = [], []
     for tr, te in splits:
-        est = make_estimator(name, cfg.seed, cfg.n_jobs, **params).fit(X[tr], y[tr])
+        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
         idx.append(te)
         preds.append(est.predict(X[te]))
     return np.concatenate(idx), np.concatenate(preds)
+
+
+def _support_groups(feature_names: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """One-hot column groups of the domain's process key: family, route family, temper class."""
+    out = []
+    for prefix in ("family_", "proc_route_family_", "proc_temper_"):
+        cols = tuple(j for j, f in enumerate(feature_names) if f.startswith(prefix))
+        if cols:
+            out.append(cols)
+    return tuple(out)
+
+
+def _domain(cfg: TrainConfig) -> Domain:
+    return Domain(
+        k=cfg.domain_k,
+        level=cfg.domain_level,
+        support_groups=_support_groups(cfg.feature_names),
+        min_support=cfg.domain_min_support,
+    )
+
+
+def shift_labels(sources: np.ndarray, families: np.ndarray, min_rows: int) -> np.ndarray:
+    """Labels of the shift CV: sources when at least three have ``min_rows`` rows, else families."""
+    names, counts = np.unique(np.asarray(sources), return_counts=True)
+    return np.asarray(sources) if int(np.sum(counts >= min_rows)) >= 3 else np.asarray(families)
+
+
+def _shift_oof(
+    name: str, params: dict[str, Any], X, y, labels, threshold: float, cfg: TrainConfig, seed: int
+) -> ShiftCalibration | None:
+    """Out-of-fold residuals with whole shift groups held out, and their domain flags."""
+    if len(np.unique(labels)) < 2:
+        return None
+    splits = grouped_splits(labels, cfg.shift_folds, seed)
+    te_all, p_all, d_all = [], [], []
+    for tr, te in splits:
+        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
+        dm = _domain(cfg).fit(X[tr])
+        dm.threshold_ = threshold
+        te_all.append(te)
+        p_all.append(est.predict(X[te]))
+        d_all.append(dm.in_domain(X[te]))
+    te = np.concatenate(te_all)
+    return ShiftCalibration(X[te], y[te], np.concatenate(p_all), np.concatenate(d_all))
+
+
+def _heldout_flags(X: np.ndarray, splits, threshold: float, cfg: TrainConfig) -> np.ndarray:
+    """Domain flag of every held-out row of ``splits`` (rows in split order) at ``threshold``."""
+    out = []
+    for tr, te in splits:
+        dm = _domain(cfg).fit(X[tr])
+        dm.threshold_ = threshold
+        out.append(dm.in_domain(X[te]))
+    return np.concatenate(out)
 
 
 def _score(name: str, params: dict[str, Any], X, y, splits, cfg) -> dict[str, float]:
@@ -141,6 +207,7 @@ def _protocol_with_intervals(
     splits,
     cfg: TrainConfig,
     keep_scores: bool = False,
+    shift_labels_: np.ndarray | None = None,
 ) -> tuple[ProtocolResult, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Champion under one protocol: point predictions, conformal intervals and domain flags.
 
@@ -149,23 +216,33 @@ def _protocol_with_intervals(
     """
     ys, ps, los, his, dom, tes, scores = [], [], [], [], [], [], []
     for k, (tr, te) in enumerate(splits):
-        est = make_estimator(name, cfg.seed, cfg.n_jobs, **params).fit(X[tr], y[tr])
+        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
         pred = est.predict(X[te])
         inner = grouped_splits(groups[tr], cfg.inner_folds, cfg.seed + 1000 + k)
         ite, ip = _oof(name, params, X[tr], y[tr], inner, cfg)
         order = np.argsort(ite)
         oof = ip[order]
-        iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
-            X[tr], y[tr], oof
-        )
-        lo, hi = iv.predict_interval(X[te], pred)
-        dm = Domain(k=cfg.domain_k, level=cfg.domain_level).fit(X[tr])
+        dm = _domain(cfg).fit(X[tr])
         dm.calibrate(_heldout_distances(X[tr], inner, cfg))
+        flags = np.empty(len(tr), dtype=bool)
+        flags[ite] = _heldout_flags(X[tr], inner, dm.threshold_, cfg)
+        shift = (
+            _shift_oof(
+                name, params, X[tr], y[tr], shift_labels_[tr], dm.threshold_, cfg, cfg.seed + k
+            )
+            if shift_labels_ is not None
+            else None
+        )
+        iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
+            X[tr], y[tr], oof, in_domain_cal=flags, shift=shift
+        )
+        in_dom = dm.in_domain(X[te])
+        lo, hi = iv.predict_interval(X[te], pred, in_dom)
         ys.append(y[te])
         ps.append(pred)
         los.append(lo)
         his.append(hi)
-        dom.append(dm.in_domain(X[te]))
+        dom.append(in_dom)
         tes.append(te)
         if keep_scores:
             s = iv.scaler_(X[tr], exclude_self=True) if iv.scaler_ is not None else np.ones(len(tr))
@@ -212,8 +289,20 @@ def train_target(
     feature_names: list[str],
     target: str,
     cfg: TrainConfig,
+    families: np.ndarray | None = None,
 ) -> TargetResult:
-    """Run steps 1-5 of the module docstring for one target (rows with ``y`` present)."""
+    """Run steps 1-5 of the module docstring for one target (rows with ``y`` present).
+
+    Args:
+        families: alloy family of each row (:mod:`alloyml.families`); enables the ``family``
+            protocol and the family-based shift calibration.
+    """
+    from dataclasses import replace
+
+    cfg = replace(cfg, feature_names=tuple(feature_names))
+    fams = np.asarray(families) if families is not None else np.asarray(sources)
+    shift_lab = shift_labels(sources, fams, cfg.loso_min_rows)
+    by_source = shift_lab is not fams
     t0 = time.perf_counter()
     n = len(y)
     timings: dict[str, float] = {}
@@ -241,7 +330,8 @@ def train_target(
         idx, preds = [], []
         for k, (tr, te) in enumerate(grp):
             best = _tune(champion, X[tr], y[tr], groups[tr], cfg, cfg.seed + k)
-            est = make_estimator(champion, cfg.seed, cfg.n_jobs, **best).fit(X[tr], y[tr])
+            est = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **best)
+            est.fit(X[tr], y[tr])
             idx.append(te)
             preds.append(est.predict(X[te]))
         nested = regression_metrics(y[np.concatenate(idx)], np.concatenate(preds))
@@ -258,29 +348,43 @@ def train_target(
     for proto, splits in (
         ("random", rnd),
         ("grouped", grp),
-        ("loso", loso_splits(sources)),
+        ("loso", loso_splits(sources, cfg.loso_min_rows)),
+        ("family", loso_splits(fams, cfg.loso_min_rows) if families is not None else []),
         ("extrapolation", extrapolation_split(y, groups, cfg.extrapolation_quantile)),
     ):
         if not splits:
             continue
         res, sc = _protocol_with_intervals(
-            champion, params, X, y, groups, splits, cfg, keep_scores=proto == "grouped"
+            champion,
+            params,
+            X,
+            y,
+            groups,
+            splits,
+            cfg,
+            keep_scores=proto == "grouped",
+            shift_labels_=shift_lab,
         )
         protocols[proto] = res
         if proto == "grouped":
             scores_grp = sc
     timings["protocols"] = time.perf_counter() - t
     # final model, interval and domain on all rows
-    est = make_estimator(champion, cfg.seed, cfg.n_jobs, **params).fit(X, y)
+    est = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X, y)
     g = protocols["grouped"]  # out-of-fold predictions of the champion over the grouped folds
     oof = np.empty(n)
     oof[g.test_idx] = g.pred
-    iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(X, y, oof)
-    dm = (
-        Domain(k=cfg.domain_k, level=cfg.domain_level)
-        .fit(X)
-        .calibrate(_heldout_distances(X, grp, cfg))
+    g_dom = np.empty(n, dtype=bool)
+    g_dom[g.test_idx] = g.in_domain
+    # shifted rows: the protocol that holds out what the shift CV holds out (sources or families)
+    sh = protocols.get("loso") if by_source else protocols.get("family")
+    shift = (
+        ShiftCalibration(X[sh.test_idx], sh.y, sh.pred, sh.in_domain) if sh is not None else None
     )
+    iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
+        X, y, oof, in_domain_cal=g_dom, shift=shift
+    )
+    dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
     # learning curve (grouped CV, training parts subsampled)
     rng = np.random.default_rng(cfg.seed)
     lc = []
@@ -294,7 +398,7 @@ def train_target(
     # permutation importance on (at most 300 rows of) the first grouped test fold
     tr0, te0 = grp[0]
     te0 = np.random.default_rng(cfg.seed).permutation(te0)[:300]
-    e0 = make_estimator(champion, cfg.seed, cfg.n_jobs, **params).fit(X[tr0], y[tr0])
+    e0 = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr0], y[tr0])
     pi = permutation_importance(
         e0, X[te0], y[te0], n_repeats=2, random_state=cfg.seed, scoring="neg_mean_absolute_error"
     )
@@ -307,6 +411,9 @@ def train_target(
         "tuned": tuned,
         "features": list(feature_names),
         "alpha": cfg.alpha,
+        "q_in": float(iv.q_),
+        "q_out": float(iv.q_out_),
+        "shift_calibration": "loso" if by_source else "family",
         "n_rows": int(n),
         "seed": cfg.seed,
         "metrics": {k: v.metrics for k, v in protocols.items()},
@@ -380,9 +487,12 @@ def train_system(
         raise AlloyMLError(
             f"features table lacks {len(missing)} columns of preset {preset!r}, e.g. {missing[:5]}"
         )
-    df = features.merge(
-        processed[["row_uid", "source_id"]], on="row_uid", how="left", validate="one_to_one"
-    )
+    from alloyml.families import alloy_family
+    from alloyml.process import route_family
+
+    fam = alloy_family(processed, system, [route_family(r) for r in processed["route"].astype(object).where(processed["route"].notna(), None)])  # fmt: skip
+    prov = processed[["row_uid", "source_id"]].assign(family=fam.astype(str).to_numpy())
+    df = features.merge(prov, on="row_uid", how="left", validate="one_to_one")
     models_dir, plots_dir = Path(models_dir), Path(plots_dir)
     doc: dict[str, Any] = {}
     for target in targets:
@@ -412,6 +522,7 @@ def train_system(
             feats,
             target,
             cfg,
+            families=sub["family"].astype(str).to_numpy(),
         )
         res.bundle.meta |= {"system": system, "preset": preset, "data_digest": data_digest}
         bdir = save_bundle(res.bundle, models_dir / target)

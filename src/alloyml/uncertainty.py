@@ -13,7 +13,21 @@ holds the same way because the score ``|r| / s`` is calibrated.
 Domain of applicability: the mean Euclidean distance of a row to its ``k`` nearest training
 rows in standardised feature space. The threshold is the ``level`` quantile of the same distance
 for held-out rows (grouped folds), so that about ``1 - level`` of genuinely new compositions
-seen in validation would be flagged, and anything farther than that is out of domain.
+seen in validation would be flagged, and anything farther than that is out of domain. A
+composition can be close to training rows in that space and still be new where it matters: a
+cast Mg-RE alloy in the as-cast state when training holds only extruded or heat-treated Mg-RE
+rows. With ``support_groups`` the domain also counts the training rows that share the row's
+*process key* (alloy family, route family, temper class: the argmax of each one-hot group) and
+flags a row whose key has fewer than ``min_support`` training rows.
+
+Intervals under shift (Mondrian conformal prediction, V. Vovk, A. Gammerman, G. Shafer,
+*Algorithmic Learning in a Random World*, Springer 2005, ch. 4; for regression H. Boström,
+U. Johansson, Proc. COPA 2020, PMLR 128:90): calibration rows are split into two categories,
+in and out of the domain of applicability, and each category gets its own conformal quantile,
+so the coverage guarantee holds within each category. Rows out of domain are mostly rows of a
+source or alloy family the model did not see, so their residuals come from *shift*
+cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.train`); an
+input the domain model flags gets the interval width measured on such shifted rows.
 """
 
 from __future__ import annotations
@@ -50,12 +64,33 @@ def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
     return (np.asarray(X, dtype=float) - mean) / scale
 
 
+def process_keys(X: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """Integer key per row: the argmax of each one-hot column group, combined (-1 = no groups)."""
+    X = np.asarray(X, dtype=float)
+    if not groups:
+        return np.full(len(X), -1, dtype=np.int64)
+    key = np.zeros(len(X), dtype=np.int64)
+    for cols in groups:
+        block = X[:, list(cols)]
+        key = key * (len(cols) + 1) + np.where(block.max(axis=1) > 0, block.argmax(axis=1), len(cols))
+    return key
+
+
 @dataclass
 class Domain:
-    """k-NN distance model of the training data in standardised feature space."""
+    """k-NN distance model of the training data, plus process-key support (see module docstring).
+
+    Args:
+        k: neighbours averaged in the distance.
+        level: quantile of held-out distances used as the threshold.
+        support_groups: column index groups of the one-hot encodings forming the process key.
+        min_support: training rows a process key needs for a row to be in domain.
+    """
 
     k: int = 5
     level: float = 0.95
+    support_groups: tuple[tuple[int, ...], ...] = ()
+    min_support: int = 5
 
     def fit(self, X: np.ndarray) -> Domain:
         X = np.asarray(X, dtype=float)
@@ -63,7 +98,19 @@ class Domain:
         self.train_ = _standardise(X, self.mean_, self.scale_)
         self.nn_ = NearestNeighbors(n_neighbors=min(self.k, len(X))).fit(self.train_)
         self.threshold_ = float("inf")
+        keys, counts = np.unique(process_keys(X, self.support_groups), return_counts=True)
+        self.support_keys_, self.support_counts_ = keys, counts
         return self
+
+    def support(self, X: np.ndarray) -> np.ndarray:
+        """Training rows sharing each row's process key (all rows when there is no key)."""
+        if not self.support_groups:
+            return np.full(len(X), len(self.train_), dtype=np.int64)
+        keys = process_keys(X, self.support_groups)
+        pos = np.searchsorted(self.support_keys_, keys)
+        pos = np.clip(pos, 0, len(self.support_keys_) - 1)
+        hit = self.support_keys_[pos] == keys
+        return np.where(hit, self.support_counts_[pos], 0)
 
     def distance(self, X: np.ndarray, exclude_self: bool = False) -> np.ndarray:
         Z = _standardise(X, self.mean_, self.scale_)
@@ -78,7 +125,7 @@ class Domain:
         return self
 
     def in_domain(self, X: np.ndarray) -> np.ndarray:
-        return self.distance(X) <= self.threshold_
+        return (self.distance(X) <= self.threshold_) & (self.support(X) >= self.min_support)
 
 
 @dataclass
@@ -109,14 +156,49 @@ class ConformalScale:
 
 
 @dataclass
+class ShiftCalibration:
+    """Out-of-fold residuals of shifted rows (held-out sources or families) for Mondrian intervals.
+
+    Attributes:
+        X: features of the held-out rows.
+        y: their measured values.
+        pred: predictions of models that did not see their source (or family).
+        in_domain: the domain flag of each row relative to the training part that predicted it.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    in_domain: np.ndarray
+
+
+@dataclass
 class ConformalInterval:
-    """Calibrated symmetric interval ``pred +/- q * s(x)`` at nominal coverage ``1 - alpha``."""
+    """Calibrated symmetric interval ``pred +/- q * s(x)`` at nominal coverage ``1 - alpha``.
+
+    Without shift calibration one quantile ``q_`` serves every row. With it (Mondrian by
+    domain, see the module docstring) ``q_`` serves rows in domain and ``q_out_`` rows out of it.
+    """
 
     alpha: float = 0.1
     normalised: bool = True
 
-    def fit(self, X_cal: np.ndarray, y_cal: np.ndarray, oof_pred: np.ndarray) -> ConformalInterval:
-        """Calibrate on out-of-fold predictions ``oof_pred`` of rows ``(X_cal, y_cal)``."""
+    def fit(
+        self,
+        X_cal: np.ndarray,
+        y_cal: np.ndarray,
+        oof_pred: np.ndarray,
+        in_domain_cal: np.ndarray | None = None,
+        shift: ShiftCalibration | None = None,
+    ) -> ConformalInterval:
+        """Calibrate on out-of-fold predictions ``oof_pred`` of rows ``(X_cal, y_cal)``.
+
+        Args:
+            in_domain_cal: domain flag of each calibration row relative to the model that
+                predicted it (grouped folds); None = all in domain.
+            shift: residuals of held-out sources or families; their out-of-domain rows (and
+                the out-of-domain grouped rows) calibrate ``q_out_``.
+        """
         r = np.abs(np.asarray(y_cal, dtype=float) - np.asarray(oof_pred, dtype=float))
         if self.normalised and len(r) > 30:
             self.scaler_ = ConformalScale().fit(X_cal, r)
@@ -124,14 +206,34 @@ class ConformalInterval:
         else:
             self.scaler_ = None
             s = np.ones_like(r)
-        self.q_ = conformal_quantile(r / s, self.alpha)
+        score = r / s
+        self.q_ = conformal_quantile(score, self.alpha)
+        self.q_out_ = self.q_
+        if shift is not None and len(shift.y):
+            rs = np.abs(np.asarray(shift.y, dtype=float) - np.asarray(shift.pred, dtype=float))
+            ss = self.scaler_(shift.X) if self.scaler_ is not None else np.ones_like(rs)
+            s_score = rs / ss
+            dom = np.ones(len(r), bool) if in_domain_cal is None else np.asarray(in_domain_cal)
+            sdom = np.asarray(shift.in_domain, dtype=bool)
+            out_scores = np.concatenate([score[~dom], s_score[~sdom]])
+            if len(out_scores) < math.ceil(1.0 / self.alpha):  # too few to calibrate alone
+                out_scores = np.concatenate([out_scores, s_score])
+            q_out = conformal_quantile(out_scores, self.alpha)
+            if not math.isfinite(q_out):
+                q_out = float(np.max(out_scores))
+            self.q_out_ = max(self.q_, q_out)
         return self
 
-    def half_width(self, X: np.ndarray) -> np.ndarray:
+    def half_width(self, X: np.ndarray, in_domain: np.ndarray | None = None) -> np.ndarray:
         n = len(X)
         s = self.scaler_(X) if self.scaler_ is not None else np.ones(n)
-        return self.q_ * s
+        q_out = getattr(self, "q_out_", self.q_)
+        if in_domain is None:
+            return self.q_ * s
+        return np.where(np.asarray(in_domain, dtype=bool), self.q_, q_out) * s
 
-    def predict_interval(self, X: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = self.half_width(X)
+    def predict_interval(
+        self, X: np.ndarray, pred: np.ndarray, in_domain: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h = self.half_width(X, in_domain)
         return pred - h, pred + h

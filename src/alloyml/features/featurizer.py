@@ -116,11 +116,17 @@ class Featurizer:
     @property
     def needs_process(self) -> bool:
         """Whether :meth:`transform` needs a process matrix."""
-        return "process_v1" in self.preset.groups
+        return any(g in self.preset.groups for g in ("process_v1", "process_v2", "family_v1"))
 
     @property
     def process_columns(self) -> tuple[str, ...]:
-        """Column order of the process matrix (route/temper as integer codes, NaN unknown)."""
+        """Column order of the process matrix (route/temper as integer codes, NaN unknown).
+
+        ``process_v2`` presets add the decoded state columns
+        (:data:`alloyml.features.process.STATE_INPUT_COLUMNS`).
+        """
+        if "process_v2" in self.preset.groups:
+            return process.PROCESS_INPUT_COLUMNS_V2
         return process.PROCESS_INPUT_COLUMNS
 
     def __repr__(self) -> str:
@@ -191,7 +197,7 @@ class Featurizer:
                         continuous_only=self.continuous_only,
                     )
                 )
-            elif group == "process_v1":
+            elif group in ("process_v1", "process_v2", "family_v1"):
                 if process_matrix is None:
                     raise AlloyMLError(
                         f"preset {self.preset.name!r} has process features: pass a process matrix "
@@ -205,15 +211,24 @@ class Featurizer:
                     raise AlloyMLError(
                         f"process matrix has {proc.shape[0]} rows, composition has {n}"
                     )
-                blocks.append(
-                    process.process_features(
-                        proc,
-                        len(self.preset.routes),
-                        len(self.preset.tempers),
-                        self._rra_code,
-                        row_names,
+                if group == "family_v1":
+                    blocks.append(self._family_block(wt_norm, active, proc))
+                elif group == "process_v2":
+                    blocks.append(
+                        process.process_features_v2(
+                            proc, self.preset.routes, self.preset.tempers, self._rra_code, row_names
+                        )
                     )
-                )
+                else:
+                    blocks.append(
+                        process.process_features(
+                            proc,
+                            len(self.preset.routes),
+                            len(self.preset.tempers),
+                            self._rra_code,
+                            row_names,
+                        )
+                    )
         out = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
         if not np.isfinite(out).all():  # defensive: inputs are validated, so this is a bug
             r, c = np.argwhere(~np.isfinite(out))[0]
@@ -244,13 +259,52 @@ class Featurizer:
         values = self.transform(wt, proc, row_names=row_names)
         return pd.DataFrame(values, index=frame.index, columns=list(self.labels))
 
+    def _family_block(self, wt_norm: np.ndarray, active: np.ndarray, proc: np.ndarray) -> np.ndarray:
+        """One-hot alloy family (:mod:`alloyml.families`); the system is the base element's."""
+        from alloyml import families
+
+        syms = [self.elements[i] for i in active]
+        wt = {e: wt_norm[:, j] for j, e in enumerate(syms)}
+        n = wt_norm.shape[0]
+        codes = proc[:, process.PROCESS_INPUT_COLUMNS.index("route")]
+        cast = np.array(
+            [
+                not np.isnan(c) and process.route_family(self.preset.routes[int(c)]) == "cast"
+                for c in codes
+            ],
+            dtype=bool,
+        )
+        base = np.array(syms, dtype=object)[wt_norm.argmax(axis=1)]
+        labels = np.full(n, "", dtype=object)
+        is_al, is_mg = base == "Al", base == "Mg"
+        if is_al.any():
+            sub = {e: v[is_al] for e, v in wt.items()}
+            labels[is_al] = families.al_family(sub, cast[is_al])
+        if is_mg.any():
+            labels[is_mg] = families.mg_family({e: v[is_mg] for e, v in wt.items()})
+        names = family_labels()
+        out = np.zeros((n, len(names)))
+        lookup = {f: j for j, f in enumerate(families.FAMILIES["al"] + families.FAMILIES["mg"])}
+        for i, lab in enumerate(labels):
+            out[i, lookup.get(lab, len(names) - 1)] = 1.0
+        return out
+
     def encode_process(
         self, frame: pd.DataFrame, row_names: Sequence[object] | None = None
     ) -> np.ndarray:
-        """Process matrix of a canonical frame; missing process columns count as unknown."""
+        """Process matrix of a canonical frame; missing process columns count as unknown.
+
+        For ``process_v2`` presets the temper class code comes from ``temper_class``, else from
+        the decoded ``temper`` text (``HT`` for "heat treated" with no detail), and the state
+        columns from :func:`alloyml.process.decode_state` of ``temper`` (``temper_class`` when
+        there is no text).
+        """
         n = len(frame)
         if row_names is None:
             row_names = _row_names(frame)
+        v2 = "process_v2" in self.preset.groups
+        if v2:
+            frame = self._with_state(frame)
         missing = [c for c in self.process_columns if c not in frame.columns]
         if missing:
             logger.warning("process columns absent from the input, treated as unknown: %s", missing)
@@ -268,6 +322,33 @@ class Featurizer:
                     )
                 except (ValueError, TypeError) as exc:
                     raise AlloyMLError(f"process column {col!r} is not numeric: {exc}") from None
+        return out
+
+    def _with_state(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the v2 temper class and the decoded state columns (one decode per pair)."""
+        temper = frame["temper"] if "temper" in frame.columns else pd.Series(None, index=frame.index)
+        tclass = (
+            frame["temper_class"]
+            if "temper_class" in frame.columns
+            else pd.Series(None, index=frame.index)
+        )
+        keys = list(
+            zip(
+                temper.astype(object).where(temper.notna(), None),
+                tclass.astype(object).where(tclass.notna(), None),
+                strict=True,
+            )
+        )
+        cache: dict[tuple[object, object], tuple[str | None, tuple[float, ...]]] = {}
+        for k in set(keys):
+            cache[k] = (process.state_class(*k), process.state_row(*k))
+        out = frame.copy()
+        out["temper_class"] = pd.Series([cache[k][0] for k in keys], index=frame.index, dtype=object)
+        states = np.array([cache[k][1] for k in keys], dtype=float).reshape(
+            len(keys), len(process.STATE_INPUT_COLUMNS)
+        )
+        for j, c in enumerate(process.STATE_INPUT_COLUMNS):
+            out[c] = states[:, j]
         return out
 
     # -- internals ---------------------------------------------------------------------------
@@ -429,6 +510,39 @@ def _group_meta(preset: Preset, group: str, continuous_only: bool) -> list[dict[
                     continuous=d.continuous,
                 )
             )
+    elif group == "family_v1":
+        from alloyml.families import FAMILY_CITATION
+
+        for lab in family_labels():
+            rows.append(
+                dict(
+                    label=lab,
+                    unit="0/1",
+                    description="alloy family one-hot (alloyml.families)",
+                    citation=FAMILY_CITATION,
+                    continuous=False,
+                )
+            )
+    elif group == "process_v2":
+        units = process.process_units(preset.routes, preset.tempers)
+        for label in process.process_v2_labels(preset.routes, preset.tempers):
+            if label in units and "_hj_" in label:
+                cite = process.HOLLOMON_JAFFE
+            elif label == "proc_rra":
+                cite = process.CINA_1974
+            elif label.startswith("proc_state_"):
+                cite = process.DECODER_CITATION
+            else:
+                cite = "input process (alloyml.features.process encoding)"
+            rows.append(
+                dict(
+                    label=label,
+                    unit=units.get(label, "0/1 (-2 unknown)" if "state_" in label else "0/1"),
+                    description="process descriptor (composition-independent)",
+                    citation=cite,
+                    continuous=True,
+                )
+            )
     elif group == "process_v1":
         units = process.process_units(preset.routes, preset.tempers)
         for label in process.process_labels(preset.routes, preset.tempers):
@@ -452,6 +566,13 @@ def _group_meta(preset: Preset, group: str, continuous_only: bool) -> list[dict[
     for r in rows:
         r["group"] = group
     return rows
+
+
+def family_labels() -> list[str]:
+    """Labels of the ``family_v1`` one-hot: every Al and Mg family, then ``unknown``."""
+    from alloyml.families import FAMILIES
+
+    return [f"family_{f}" for f in (*FAMILIES["al"], *FAMILIES["mg"], "unknown")]
 
 
 def feature_table(preset: str | Preset = "alloy_v1", continuous_only: bool = False) -> pd.DataFrame:

@@ -26,6 +26,10 @@ GROUPS: dict[str, str] = {
     "ratios, Li content and Mg-Li phase field (features.physics)",
     "process_v1": "heat-treatment stages, Hollomon-Jaffe exposure, RRA, deformation, route and "
     "temper one-hot (features.process)",
+    "process_v2": "process_v1 plus the decoded thermal-mechanical state (ANSI H35.1 / ASTM B296 "
+    "descriptors), route family, schedule known / stages implied (features.process)",
+    "family_v1": "alloy family one-hot: Al series and cast series, Mg principal-element family "
+    "(alloyml.families)",
 }
 
 _ELEMENTS_2026_11: tuple[str, ...] = (
@@ -87,6 +91,16 @@ PRESETS: dict[str, Preset] = {
             routes=_ROUTES_2026_11,
             tempers=_TEMPERS_2026_11,
             description="composition + alloy physics + process; default for training and search",
+        ),
+        Preset(
+            name="alloy_v2",
+            date="2026-11-29",
+            groups=("wt_pct_v1", "magpie_v1", "physics_v1", "process_v2", "family_v1"),
+            elements=_ELEMENTS_2026_11,
+            routes=_ROUTES_2026_11,
+            tempers=(*_TEMPERS_2026_11, "HT"),
+            description="alloy_v1 plus the decoded process state, route family and alloy family; "
+            "rows described by a temper and rows described by a schedule share one description",
         ),
         Preset(
             name="alloy_continuous_v1",

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from alloyml.errors import SchemaError
+from alloyml.process import ROUTE_FAMILIES, STATE_DESCRIPTORS, decode_state, route_family
 from alloyml.schema import PROCESS_NUMERIC
 
 #: Heat-treatment stages, in process order.
@@ -295,3 +296,130 @@ def encode_categories(
             f"one of {tuple(categories)} or empty"
         )
     return codes.where(~missing).to_numpy(dtype=float, na_value=np.nan)
+
+
+# -- process_v2: the decoded thermal-mechanical state, the route family, schedule knowledge ----
+
+#: State descriptor columns appended to the process input matrix by ``process_v2`` presets: the
+#: numeric descriptors of :class:`alloyml.process.ProcessState` (1 yes, 0 no, NaN unknown), then
+#: whether anything was decoded and whether the details are known.
+STATE_INPUT_COLUMNS: tuple[str, ...] = (
+    *(f"state_{d}" for d in STATE_DESCRIPTORS),
+    "state_known",
+    "state_detail_known",
+)
+
+#: Process input columns of ``process_v2`` presets.
+PROCESS_INPUT_COLUMNS_V2: tuple[str, ...] = (*PROCESS_INPUT_COLUMNS, *STATE_INPUT_COLUMNS)
+
+#: Temper pseudo-class of ``process_v2`` presets for "heat treated" with no detail (M-916's coded
+#: level "cast, then heat treated"): known to be heat treated, not how.
+HEAT_TREATED_UNSPECIFIED = "HT"
+
+#: Value that stands for "unknown" in the encoded state descriptors (they are 0/1 or, for
+#: ``ageing_degree``, in [-1, 1] and, for ``hardness_eighths``, in [0, 9]).
+STATE_UNKNOWN = -2.0
+
+DECODER_CITATION = (
+    "ANSI H35.1 (Aluminum Association temper designations); ASTM B296 (magnesium tempers); "
+    "decoded by alloyml.process.decode_state"
+)
+
+
+def state_row(temper: object, temper_class: object, system: str = "al") -> tuple[float, ...]:
+    """State input columns (:data:`STATE_INPUT_COLUMNS`) of one temper text / class pair."""
+    t = None if temper is None or (isinstance(temper, float) and np.isnan(temper)) else temper
+    c = None if temper_class is None or pd.isna(temper_class) else str(temper_class)
+    if t is not None and pd.isna(t):
+        t = None
+    s = decode_state(None if t is None else str(t), c, system=system)
+    return (*s.descriptors().values(), float(s.known), float(s.detail_known))
+
+
+def state_class(temper: object, temper_class: object, system: str = "al") -> str | None:
+    """Temper class for the ``process_v2`` one-hot: the class, else the decoded one, else ``HT``."""
+    if temper_class is not None and not pd.isna(temper_class) and str(temper_class).strip():
+        return str(temper_class)
+    if temper is None or pd.isna(temper) or not str(temper).strip():
+        return None
+    s = decode_state(str(temper), None, system=system)
+    if s.temper_class is not None:
+        return s.temper_class
+    if s.heat_treated == 1.0 and not s.detail_known:
+        return HEAT_TREATED_UNSPECIFIED
+    return None
+
+
+def process_v2_labels(routes: Sequence[str], tempers: Sequence[str]) -> list[str]:
+    """Labels of the ``process_v2`` block: the ``process_v1`` block, then the state block."""
+    return [
+        *process_labels(routes, tempers),
+        *(f"proc_route_family_{f}" for f in ROUTE_FAMILIES),
+        "proc_route_family_unknown",
+        "proc_schedule_known",
+        "proc_stages_implied",
+        *(f"proc_{c}" for c in STATE_INPUT_COLUMNS),
+    ]
+
+
+def process_features_v2(
+    proc: np.ndarray,
+    routes: Sequence[str],
+    tempers: Sequence[str],
+    temper_rra_code: int | None,
+    row_names: Sequence[object] | None = None,
+) -> np.ndarray:
+    """``process_v2`` descriptors, columns in the order of :func:`process_v2_labels`.
+
+    The state descriptors come from the designation (or free-text state) and are completed by
+    the schedule: a known solution stage sets ``solution_treated``, a known ageing stage
+    ``artificial_aged`` (natural ageing is not written as a stage by any source) and any stage
+    ``heat_treated``, so a row described by its schedule and a row described by its temper
+    share one description. Unknown descriptors are encoded as :data:`STATE_UNKNOWN`.
+    ``proc_schedule_known`` is 1 when any stage temperature or time is given;
+    ``proc_stages_implied`` is 1 when the state implies solution or ageing stages (what the
+    schedule imputer of :mod:`alloyml.models` fills for rows without a schedule).
+    """
+    proc = np.asarray(proc, dtype=float)
+    nv1 = len(PROCESS_INPUT_COLUMNS)
+    if proc.ndim != 2 or proc.shape[1] != len(PROCESS_INPUT_COLUMNS_V2):
+        raise SchemaError(
+            f"process matrix must have shape (n, {len(PROCESS_INPUT_COLUMNS_V2)}) with columns "
+            f"{PROCESS_INPUT_COLUMNS_V2}, got {proc.shape}"
+        )
+    base = process_features(proc[:, :nv1], len(routes), len(tempers), temper_rra_code, row_names)
+    n = proc.shape[0]
+    fam = np.zeros((n, len(ROUTE_FAMILIES) + 1))
+    codes = proc[:, _ROUTE]
+    fam_of = [ROUTE_FAMILIES.index(route_family(r)) for r in routes]
+    idx = np.where(np.isnan(codes), -1, codes).astype(int)
+    col = np.array([fam_of[i] if i >= 0 else len(ROUTE_FAMILIES) for i in idx], dtype=int)
+    fam[np.arange(n), col] = 1.0
+    sched = proc[:, list(_STAGE_T) + list(_STAGE_H)]
+    stage_known = ~np.isnan(sched)
+    schedule_known = stage_known.any(axis=1)
+    st = proc[:, nv1:].copy()
+    names = list(STATE_INPUT_COLUMNS)
+    has = np.where(~np.isnan(proc[:, _STAGE_H]), proc[:, _STAGE_H] > 0, ~np.isnan(proc[:, _STAGE_T]))
+    sol_sched = has[:, _SOL].any(axis=1)
+    age_sched = has[:, _AGE].any(axis=1)
+    any_sched = has.any(axis=1)
+
+    def setcol(name: str, mask: np.ndarray) -> None:
+        j = names.index(f"state_{name}")
+        st[mask, j] = 1.0
+
+    setcol("solution_treated", sol_sched)
+    setcol("artificial_aged", age_sched)
+    setcol("heat_treated", any_sched)
+    setcol("homogenised", has[:, STAGES.index("homog")])
+    known_j, detail_j = names.index("state_known"), names.index("state_detail_known")
+    st[any_sched, known_j] = 1.0
+    st[:, detail_j] = np.where(any_sched, 1.0, st[:, detail_j])
+    implied = np.zeros(n)
+    for name in ("solution_treated", "artificial_aged", "natural_aged"):
+        implied = np.maximum(implied, np.nan_to_num(st[:, names.index(f"state_{name}")]))
+    st[:, known_j] = np.nan_to_num(st[:, known_j])
+    st[:, detail_j] = np.nan_to_num(st[:, detail_j])
+    st = np.where(np.isnan(st), STATE_UNKNOWN, st)
+    return np.hstack([base, fam, schedule_known[:, None], implied[:, None], st])

@@ -95,9 +95,13 @@ class Evaluator:
             out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
             out[f"{t}_hi"] = r["hi"]
             thr = b.domain.threshold_
-            out[f"{t}_score"] = (
+            score = (
                 r["domain_distance"] / thr if np.isfinite(thr) and thr > 0 else np.zeros(len(wt))
             )
+            # a process key (family, route family, temper class) too rare in training is out of
+            # domain however close the composition: score just above the threshold at least
+            rare = r["domain_support"] < b.domain.min_support
+            out[f"{t}_score"] = np.where(rare, np.maximum(score, 1.0 + 1e-6), score)
         out[DENSITY] = density_rule_of_mixtures(wt, self.elements)
         return out
 

@@ -44,7 +44,12 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from alloyml.errors import ConfigError
 from alloyml.features.presets import Preset
-from alloyml.features.process import PROCESS_INPUT_COLUMNS, STAGES
+from alloyml.features.process import (
+    PROCESS_INPUT_COLUMNS,
+    STAGES,
+    STATE_INPUT_COLUMNS,
+    state_row,
+)
 from alloyml.schema import ELEMENTS
 from alloyml.search.campaign import NONE, Campaign, StageSpec
 
@@ -124,6 +129,13 @@ class DesignSpace:
                 raise ConfigError(f"temper {t!r} is not in the models' preset {preset.name!r}")
         self._route_code = {r: float(preset.routes.index(r)) for r in self.routes if r != NONE}
         self._temper_code = {t: float(preset.tempers.index(t)) for t in self.tempers if t != NONE}
+        # process_v2 presets also take the decoded state of each temper (one decode per temper)
+        self._state: dict[str, tuple[float, ...]] | None = None
+        if "process_v2" in preset.groups:
+            self._state = {
+                t: state_row(None if t == NONE else t, None if t == NONE else t, campaign.system)
+                for t in self.tempers
+            }
         # ageing stage names over all tempers, and those optional in at least one temper
         self._tstages = sorted({s.name for ts in proc.tempers.values() for s in ts})
         self._toptional = sorted({s.name for ts in proc.tempers.values() for s in ts if s.optional})
@@ -424,15 +436,19 @@ class DesignSpace:
     # -- model input -----------------------------------------------------------------------------
 
     def matrices(self, designs: Sequence[Design]) -> tuple[np.ndarray, np.ndarray]:
-        """wt % matrix (columns :attr:`elements`) and process matrix (``PROCESS_INPUT_COLUMNS``)."""
+        """wt % matrix (columns :attr:`elements`) and process matrix (``PROCESS_INPUT_COLUMNS``,
+        plus the decoded state columns for ``process_v2`` presets)."""
         n = len(designs)
         wt = np.array([[d.wt[e] for e in self.elements] for d in designs], dtype=float)
-        proc = np.full((n, len(PROCESS_INPUT_COLUMNS)), np.nan)
+        width = len(PROCESS_INPUT_COLUMNS) + (len(STATE_INPUT_COLUMNS) if self._state else 0)
+        proc = np.full((n, width), np.nan)
         for i, d in enumerate(designs):
             for col, v in d.process.items():
                 proc[i, _COL[col]] = v
             proc[i, _COL["route"]] = self._route_code.get(d.route, np.nan)
             proc[i, _COL["temper_class"]] = self._temper_code.get(d.temper, np.nan)
+            if self._state:
+                proc[i, len(PROCESS_INPUT_COLUMNS) :] = self._state[d.temper]
         return wt.reshape(n, len(self.elements)), proc
 
     # -- distances -------------------------------------------------------------------------------
