@@ -475,6 +475,8 @@ def _decode_text(text: str, system: str) -> ProcessState:
         return _state(text, None, None, CITE_TEXT, heat_treated=1.0, homogenised=1.0)
     if post & {"heat", "temp", "stabil", "pre_age"}:
         return replace(_heat_treated(text), homogenised=homog)
+    if re.search(r"\b(?:strain|work) ?hard", low):  # "strain hardened": H, subdivision unknown
+        return replace(_decode_designation("H", text, system), designation=None, citation=CITE_TEXT)
     if "cold" in post and (post & {"deform"} or "cold" in low):
         return _state(text, None, "H", CITE_TEXT, **_partial(desc | {"strain_hardened": 1.0}))
     if "as_fab" in every or (last_hot >= 0 and len(steps) > 1 and "shape" in every):
