@@ -15,6 +15,7 @@ from alloyml.process import (
     decode_state,
     normalise_route,
     route_family,
+    state_frame,
     temper_class,
 )
 from alloyml.schema import ROUTES, TEMPER_CLASSES
@@ -131,6 +132,7 @@ FAMILY_CASES = [
     ("cast_book_mould", "cast"), ("thixoformed", "cast"), ("wrought", "wrought"),
     ("extruded", "wrought"), ("rolled", "wrought"), ("forged", "wrought"), ("drawn", "wrought"),
     ("ecap", "wrought"), ("powder", "powder"), ("am", "am"), (None, None), ("HPDC", "cast"),
+    (float("nan"), None),
 ]  # fmt: skip
 
 
@@ -440,3 +442,20 @@ def test_decoder_never_raises_and_agrees_with_temper_class(text):
     assert all(math.isnan(v) or -1.0 <= v <= 9.0 for v in values)
     if not state.known:
         assert all(math.isnan(v) for v in values)
+
+
+def test_state_frame_matches_decode_state():
+    tempers = ["T7451", "cast + T6", None, float("nan"), "wibble", "T2", "T651"]
+    classes = [None, None, "T4", None, None, None, "T7"]
+    frame = state_frame(tempers, classes, system="mg")
+    assert list(frame.columns) == ["process_known", "process_detail_known", *STATE_DESCRIPTORS]
+    assert len(frame) == len(tempers)
+    for i, (t, c) in enumerate(zip(tempers, classes, strict=True)):
+        want = decode_state(None if t != t else t, c, "mg")  # NaN -> None
+        assert frame.loc[i, "process_known"] == want.known
+        for k, v in want.descriptors().items():
+            assert _same(frame.loc[i, k], v), (t, k)
+    assert frame["process_known"].tolist() == [True, True, True, False, False, True, True]
+    assert frame.loc[5, "annealed"] == 1.0  # T2 for Mg (ASTM B296)
+    with pytest.raises(ValueError, match="length"):
+        state_frame(["T6"], [None, None])
