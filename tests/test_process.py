@@ -15,6 +15,7 @@ from alloyml.process import (
     decode_state,
     normalise_route,
     route_family,
+    state_frame,
     temper_class,
 )
 from alloyml.schema import ROUTES, TEMPER_CLASSES
@@ -131,6 +132,7 @@ FAMILY_CASES = [
     ("cast_book_mould", "cast"), ("thixoformed", "cast"), ("wrought", "wrought"),
     ("extruded", "wrought"), ("rolled", "wrought"), ("forged", "wrought"), ("drawn", "wrought"),
     ("ecap", "wrought"), ("powder", "powder"), ("am", "am"), (None, None), ("HPDC", "cast"),
+    (float("nan"), None),
 ]  # fmt: skip
 
 
@@ -360,6 +362,34 @@ FREE_TEXT = [
         {"homogenised": 1, "heat_treated": 0},
     ),
     ("cold rolled", True, True, "H", {"strain_hardened": 1}),
+    ("strain hardened", True, False, "H", {"strain_hardened": 1, "hardness_eighths": N}),
+    ("Hard-Rolled Sheet", True, True, "H", {"strain_hardened": 1}),
+    ("as fabricated", True, True, "F", {"heat_treated": 0}),
+    ("Extrusion (T5D)", True, True, "T5", {"artificial_aged": 1}),
+    ("Sand Cast T6a", True, True, "T6", {"solution_treated": 1}),
+    (
+        "squeeze casting, extruded, T6, extruded at 335C",
+        True,
+        True,
+        "F",
+        {"heat_treated": 0, "homogenised": 1},
+    ),  # the T6 was erased by the later extrusion
+    (
+        "500 °C/10 h + rolled at 500 °C + 500 °C/10 h + aged at 225 °C/10 h",
+        True,
+        True,
+        "T6",
+        {"solution_treated": 1, "homogenised": 1},
+    ),  # unlabelled T/t before ageing: solution
+    ("homogenised + as-extruded", True, True, "F", {"homogenised": 1, "heat_treated": 0}),
+    (
+        "cast + homogenised + solution treated + artificially aged",
+        True,
+        True,
+        "T6",
+        {"homogenised": 1, "ageing_degree": N},
+    ),
+    ("T5 (artificially aged, no solution treatment)", True, True, "T5", {"solution_treated": 0}),
     ("", False, False, None, {}),
     ("   ", False, False, None, {}),
     ("extruded", False, False, None, {}),
@@ -412,3 +442,20 @@ def test_decoder_never_raises_and_agrees_with_temper_class(text):
     assert all(math.isnan(v) or -1.0 <= v <= 9.0 for v in values)
     if not state.known:
         assert all(math.isnan(v) for v in values)
+
+
+def test_state_frame_matches_decode_state():
+    tempers = ["T7451", "cast + T6", None, float("nan"), "wibble", "T2", "T651"]
+    classes = [None, None, "T4", None, None, None, "T7"]
+    frame = state_frame(tempers, classes, system="mg")
+    assert list(frame.columns) == ["process_known", "process_detail_known", *STATE_DESCRIPTORS]
+    assert len(frame) == len(tempers)
+    for i, (t, c) in enumerate(zip(tempers, classes, strict=True)):
+        want = decode_state(None if t != t else t, c, "mg")  # NaN -> None
+        assert frame.loc[i, "process_known"] == want.known
+        for k, v in want.descriptors().items():
+            assert _same(frame.loc[i, k], v), (t, k)
+    assert frame["process_known"].tolist() == [True, True, True, False, False, True, True]
+    assert frame.loc[5, "annealed"] == 1.0  # T2 for Mg (ASTM B296)
+    with pytest.raises(ValueError, match="length"):
+        state_frame(["T6"], [None, None])

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
+
+import pandas as pd
 
 from alloyml.schema import ROUTES
 
@@ -79,13 +82,14 @@ def route_family(route: str | None) -> str | None:
     """Family (one of :data:`ROUTE_FAMILIES`) of a canonical route, or None for no route.
 
     Thixoformed (semi-solid) material is counted as cast: it is shaped from a partly liquid
-    charge, not deformed in the solid state.
+    charge, not deformed in the solid state. A missing value (None, NaN, ``pd.NA``) gives None;
+    a route :func:`normalise_route` does not know raises ``ValueError``.
 
     Examples:
         >>> [route_family(r) for r in ["cast_die", "thixoformed", "ecap", "rolled", "am", None]]
         ['cast', 'cast', 'wrought', 'wrought', 'am', None]
     """
-    if route is None or (isinstance(route, float) and math.isnan(route)):
+    if route is None or str(route) in ("nan", "NaN", "<NA>", "None"):
         return None
     key = normalise_route(str(route))
     return None if key is None else _FAMILY_OF_ROUTE[key]
@@ -102,7 +106,6 @@ CITE_ASM2 = (
     "ASM Handbook Vol. 2 (Properties and Selection: Nonferrous Alloys), Alloy and Temper "
     "Designation Systems for Aluminum and Aluminum Alloys"
 )
-CITE_ASM4 = "ASM Handbook Vol. 4 (Heat Treating), Heat Treating of Aluminum Alloys"
 CITE_B661 = "ASTM B661 / ASTM E44 (solution heat treatment is followed by rapid cooling)"
 CITE_RRA = "B. Cina, US Patent 3,856,584 (1974); ASM Handbook Vol. 4 (retrogression and re-ageing)"
 CITE_T4P = (
@@ -475,6 +478,8 @@ def _decode_text(text: str, system: str) -> ProcessState:
         return _state(text, None, None, CITE_TEXT, heat_treated=1.0, homogenised=1.0)
     if post & {"heat", "temp", "stabil", "pre_age"}:
         return replace(_heat_treated(text), homogenised=homog)
+    if re.search(r"\b(?:strain|work) ?hard", low):  # "strain hardened": H, subdivision unknown
+        return replace(_decode_designation("H", text, system), designation=None, citation=CITE_TEXT)
     if "cold" in post and (post & {"deform"} or "cold" in low):
         return _state(text, None, "H", CITE_TEXT, **_partial(desc | {"strain_hardened": 1.0}))
     if "as_fab" in every or (last_hot >= 0 and len(steps) > 1 and "shape" in every):
@@ -566,6 +571,50 @@ def _decode_one(text: str, system: str) -> ProcessState:
     if _DESIGNATION.match(compact):
         return _decode_designation(compact, text, system)
     return _decode_text(clean, system)
+
+
+def state_frame(
+    temper: Iterable[object], temper_class: Iterable[object] | None = None, system: str = "al"
+) -> pd.DataFrame:
+    """Decode many rows at once: one row per input, columns ``process_known``,
+    ``process_detail_known`` and every :data:`STATE_DESCRIPTORS` name (1.0 / 0.0 / NaN).
+
+    Missing values (None, NaN, ``pd.NA``) are unknown. Each distinct (temper, class) pair is
+    decoded once. Pass ``temper_class`` to decode a class where ``temper`` is empty.
+
+    Examples:
+        >>> f = state_frame(["T651", "as-cast", None], [None, None, "T7"])
+        >>> f[["process_known", "solution_treated", "ageing_degree"]].to_numpy().tolist()
+        [[True, 1.0, 0.0], [True, 0.0, nan], [True, 1.0, 1.0]]
+    """
+    tempers = [None if _missing(t) else str(t) for t in temper]
+    classes = (
+        [None] * len(tempers)
+        if temper_class is None
+        else [None if _missing(c) else str(c) for c in temper_class]
+    )
+    if len(classes) != len(tempers):
+        raise ValueError("temper and temper_class differ in length")
+    cache: dict[tuple[str | None, str | None], ProcessState] = {}
+    records = []
+    for key in zip(tempers, classes, strict=True):
+        if key not in cache:
+            cache[key] = decode_state(key[0], key[1], system)
+        st = cache[key]
+        records.append(
+            {"process_known": st.known, "process_detail_known": st.detail_known} | st.descriptors()
+        )
+    cols = ["process_known", "process_detail_known", *STATE_DESCRIPTORS]
+    return pd.DataFrame.from_records(records, columns=cols)
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def temper_class(temper: str | None) -> str | None:

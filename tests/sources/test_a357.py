@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state, route_family
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, PROCESS_NUMERIC, TEXT_COLUMNS
 from alloyml.sources import read_table
 from alloyml.sources.adapters.a357 import TEST_ROW_OFFSET, adapt
@@ -103,6 +104,9 @@ def test_process_and_provenance(rows):
     assert (rows["route"] == "cast_perm_mould").all()
     assert (rows["temper_class"] == "T6").all()
     assert rows["temper"].isna().all()  # the source writes no temper
+    state = decode_state(None, rows["temper_class"].iloc[0])  # the class decoded as designation
+    assert state.known and state.solution_treated == 1.0 and state.artificial_aged == 1.0
+    assert route_family(rows["route"].iloc[0]) == "cast"
     assert rows[list(PROCESS_NUMERIC)].isna().all().all()
     assert (rows["alloy_name"] == "A357").all()
     assert (rows["comp_basis"] == "measured").all()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, STAGE_COLUMNS, conform
 from alloyml.sources.adapters.anu import ELEMENT_COLUMNS, adapt
 from alloyml.sources.registry import FileSpec, SourceSpec
@@ -99,7 +100,18 @@ def test_processing_classes(result):
         "W": 4,
     }
     rows = result.rows
-    assert rows["temper"].isna().all()  # the source gives no temper designation
+    # no designation in the source: temper holds the class's state, decoded to the same class
+    assert rows["temper"].notna().all()
+    decoded = [decode_state(t).temper_class for t in rows["temper"]]
+    assert decoded == rows["temper_class"].tolist()
+    states = rows["temper"].value_counts().to_dict()
+    assert states["solution treated + peak aged"] == 375
+    assert states["as fabricated"] == 141
+    assert states["strain hardened (hard)"] == 197 and states["strain hardened"] == 41
+    peak = decode_state("solution treated + peak aged")
+    assert (peak.solution_treated, peak.quenched, peak.ageing_degree) == (1.0, 1.0, 0.0)
+    assert decode_state("solution treated + overaged").ageing_degree == 1.0
+    assert decode_state("strain hardened").strain_hardened == 1.0
     hard = rows["process_code"] == "Strain Harderned (Hard)"
     assert hard.sum() == 197 and (rows.loc[hard, "temper_class"] == "H").all()
     over = rows["process_code"] == "Solutionised + Artificially over aged"
@@ -182,6 +194,7 @@ def test_fixture_good_row(tmp_path):
     assert res.rows["Zn"].iloc[0] == 6.0
     assert res.rows["Al"].iloc[0] == 90.0
     assert list(res.rows["temper_class"]) == ["T6", "F"]
+    assert list(res.rows["temper"]) == ["solution treated + peak aged", "as fabricated"]
     assert res.rows["doi"].isna().all()  # fixture spec declares no DOI
 
 

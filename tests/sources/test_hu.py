@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, STAGE_COLUMNS, conform
 from alloyml.sources.adapters.hu import ELEMENT_COLUMNS, REQUIRED, adapt, alloy_name
 from alloyml.sources.registry import FileSpec, SourceSpec
@@ -138,6 +139,24 @@ def test_categoricals(result):
     assert rows["temper_class"].isna().sum() == 1  # 'OF'
     assert rows.loc[rows["temper_class"].isna(), "temper"].tolist() == ["OF"]
     assert (rows["temper"] == "T651").sum() == 31
+
+
+@pytest.mark.realdata
+def test_every_designation_decodes(result):
+    """Issue 10: every Hu designation but 'OF' is decoded into a process state."""
+    rows = result.rows
+    states = [decode_state(t, c) for t, c in zip(rows["temper"], rows["temper_class"], strict=True)]
+    unknown = [t for t, s in zip(rows["temper"], states, strict=True) if not s.known]
+    assert unknown == ["OF"]
+    assert [s.temper_class for s in states] == [
+        None if pd.isna(c) else c for c in rows["temper_class"]
+    ]
+    stretched = [s.stretched == 1.0 for s in states]
+    assert sum(stretched) == rows["temper"].str.fullmatch(r"[TW]\d{1,2}51\d?").sum()
+    compressed = [s.compressed == 1.0 for s in states]
+    assert sum(compressed) == rows["temper"].isin(["T652", "T852"]).sum() > 0
+    h = (rows["temper_class"] == "H").fillna(False)
+    assert all(s.strain_hardened == 1.0 for s, k in zip(states, h, strict=True) if k)
 
 
 @pytest.mark.realdata

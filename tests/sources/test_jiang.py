@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, STAGE_COLUMNS, TEXT_COLUMNS
 from alloyml.sources.adapters.jiang import adapt, classify_schedule, present_stages
 
@@ -188,6 +189,9 @@ def test_temper_class_on_real_rows(rows, row, expected):
 def test_temper_class_counts(rows):
     counts = rows["temper_class"].value_counts(dropna=False).to_dict()
     assert counts == {"T6": 387, "T7": 366, "RRA": 160, "W": 8, pd.NA: 132}
+    # no designation in the source: the class is decoded as one; no class = unknown state
+    known = [decode_state(None, None if pd.isna(c) else c).known for c in rows["temper_class"]]
+    assert sum(known) == 1053 - 132
 
 
 def test_classify_schedule_rules():

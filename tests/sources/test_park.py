@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, ELEMENTS, PROCESS_NUMERIC, TEXT_COLUMNS
 from alloyml.sources.adapters.park import adapt
 
@@ -90,7 +91,12 @@ def test_known_rows(rows):
     assert (r0["ys_mpa"], r0["uts_mpa"], r0["elong_pct"]) == (654.0, 693.0, 14.0)
     assert r0["route"] == "extruded"  # cast in PM, then extruded: extrusion wins
     assert r0["process_code"] == "cast=1;homog=2;extr=1;sol=2;age=1"
-    assert pd.isna(r0["temper_class"])  # solution + ageing: T6 or T7, code table unknown
+    # solution + ageing: T6 by definition, the degree of ageing unknown (code table not given)
+    assert r0["temper"] == "homogenised + extruded + solution treated + artificially aged"
+    assert r0["temper_class"] == "T6"
+    state = decode_state(r0["temper"])
+    assert state.solution_treated == 1.0 and np.isnan(state.ageing_degree)
+    assert state.homogenised == 1.0
     r1 = rows.loc[1]  # No. 2: book mould, not extruded
     assert r1["route"] == "cast_book_mould"
     assert r1["process_code"] == "cast=0;homog=0;extr=0;sol=7;age=1"
@@ -108,7 +114,6 @@ def test_composition_balance_and_basis(rows):
 
 def test_no_numeric_process_values(rows):
     assert rows[list(PROCESS_NUMERIC)].isna().all().all()
-    assert rows["temper"].isna().all()
 
 
 def test_routes_and_temper_classes(rows):
@@ -118,7 +123,13 @@ def test_routes_and_temper_classes(rows):
         "cast_perm_mould": 28,
     }
     classes = rows["temper_class"].value_counts(dropna=False).to_dict()
-    assert classes == {pd.NA: 142, "F": 40, "W": 38, "T5": 7}
+    assert classes == {"T6": 142, "F": 23, "W": 38, "T5": 7, pd.NA: 17}
+    # every row's state is decoded; the 17 without a class are homogenised castings
+    states = [decode_state(t) for t in rows["temper"]]
+    assert all(st.known and st.detail_known for st in states)
+    no_class = rows["temper_class"].isna()
+    assert (rows.loc[no_class, "temper"] == "as-cast + homogenised").all()
+    assert rows.loc[no_class, "route"].str.startswith("cast").all()
     codes = rows["process_code"].str.extract(r"sol=(\d+);age=(\d+)").astype(int)
     f, w = rows["temper_class"] == "F", rows["temper_class"] == "W"
     assert ((codes.loc[f, 0] == 0) & (codes.loc[f, 1] == 0)).all()

@@ -10,6 +10,7 @@ import pytest
 
 from alloyml.compositions import atomic_mass
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.schema import ADAPTER_COLUMNS, STAGE_COLUMNS, conform
 from alloyml.sources.adapters.zhang import COLUMNS, adapt, match_subset
 from alloyml.sources.registry import FileSpec, SourceSpec
@@ -52,7 +53,7 @@ def test_schema_and_provenance(result):
     assert (rows["doi"] == "10.1016/j.commatsci.2025.113665").all()
     assert (rows["comp_basis"] == "nominal").all()
     assert (rows["system"] == "mg").all()
-    assert rows["route"].isna().all() and rows["temper"].isna().all()
+    assert rows["route"].isna().all() and rows["temper"].notna().all()
     assert rows[["ys_mpa", "uts_mpa", "elong_pct", "test_T_C"]].isna().all().all()
 
 
@@ -104,6 +105,14 @@ def test_ageing_stage_and_temper(rows, result):
     assert (zero["hardness_hv"] == 59.3112).all()
     aged = rows.drop(index=[108, 116, 124, 132])
     assert (aged["temper_class"] == "T6").all()
+    # the state: solution treated + aged, degree of ageing from the curve, not from the class
+    assert (zero["temper"] == "solution treated").all()
+    assert (aged["temper"] == "solution treated + artificially aged").all()
+    s_aged = decode_state(aged["temper"].iloc[0], aged["temper_class"].iloc[0], "mg")
+    assert s_aged.solution_treated == 1.0 and s_aged.artificial_aged == 1.0
+    assert np.isnan(s_aged.ageing_degree)
+    s_zero = decode_state(zero["temper"].iloc[0], "W", "mg")
+    assert s_zero.temper_class == "W" and s_zero.artificial_aged == 0.0
     assert set(aged["age1_T_C"]) == {70.0, 150.0, 160.0, 175.0, 200.0, 225.0}
     assert (aged["age1_t_h"] > 0).all()
     assert aged["age1_t_h"].max() == 4830.0

@@ -45,7 +45,10 @@ Process
     SOURCE.md notes that A357 castings are normally T6, and the properties agree (YS 180-309 MPa
     with UTS - YS of 6-46 MPa and 1.9-5.3 % elongation is T6-like; as-cast or T5 A357 has YS
     well below 180 MPa). ``temper`` (the raw temper string) stays empty because the source
-    writes none; no numeric stage (solution/ageing T, t) is given, so all stay NaN.
+    writes none; no numeric stage (solution/ageing T, t) is given, so all stay NaN. The state
+    is :func:`alloyml.process.decode_state` ``(None, 'T6')``: solution treated, quenched,
+    artificially aged (issue 10: the class is decoded as a designation when no temper is
+    written), on the primary route ``cast_perm_mould``.
 
 Rejects
     Unreadable numeric text -> ``non_numeric`` naming the column; a row with no UTS, YS or E

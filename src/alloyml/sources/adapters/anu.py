@@ -24,9 +24,16 @@ Decisions (each refers to SOURCE.md):
   compositions, not analysed chemistry). Trace columns B, Be, Ga, Eu are kept (they are ~0).
 - **Processing** (10 coarse classes, SOURCE.md "Processing"). The raw text is kept verbatim in
   ``process_code`` (double space of the peak-aged label and the ``Harderned`` misspelling
-  included). ``temper`` stays empty because the source gives no temper designation.
-  ``temper_class`` follows the mapping documented in SOURCE.md (matched after collapsing
-  whitespace and case, so the double space is not a trap):
+  included). The source gives no temper designation, so ``temper`` holds the class's state
+  written so that :func:`alloyml.process.decode_state` reads it (issue 10: one process-state
+  model; :data:`PROCESSING_TO_STATE`): "solution treated + peak aged", "solution treated +
+  overaged", "strain hardened (hard)" / "strain hardened" (H, degree of hardening not given),
+  "as fabricated", "solution treated + naturally aged", "solution treated + cold worked +
+  naturally aged", "T5 (artificially aged, no solution treatment)", "T1 (naturally aged, no
+  solution treatment)" (the documented mapping T5 / T1; the text alone would not say that the
+  ageing followed shaping) and "solution treated" (W). ``decode_state(temper)`` gives the
+  class below on every row (tested). ``temper_class`` follows the mapping documented in
+  SOURCE.md (matched after collapsing whitespace and case, so the double space is not a trap):
 
   ===============================================  ======  =========================================
   Processing                                       class   note
@@ -119,6 +126,23 @@ PROCESSING_TO_CLASS: dict[str, str] = {
     "solutionised": "W",
 }
 
+#: The state each Processing class states, written for :func:`alloyml.process.decode_state`.
+PROCESSING_TO_STATE: dict[str, str] = {
+    "solutionised + artificially peak aged": "solution treated + peak aged",
+    "solutionised + artificially over aged": "solution treated + overaged",
+    "strain harderned (hard)": "strain hardened (hard)",
+    "strain hardened (hard)": "strain hardened (hard)",
+    "strain hardened": "strain hardened",
+    "no processing": "as fabricated",
+    "solutionised + naturally aged": "solution treated + naturally aged",
+    "solutionised + cold worked + naturally aged": (
+        "solution treated + cold worked + naturally aged"
+    ),
+    "artificial aged": "T5 (artificially aged, no solution treatment)",
+    "naturally aged": "T1 (naturally aged, no solution treatment)",
+    "solutionised": "solution treated",
+}
+
 #: Si at or above this (wt %) is beyond any registered wrought alloy: route left unknown.
 SI_ROUTE_UNKNOWN_WT = 15.0
 
@@ -183,6 +207,10 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
             )
         classes.append(cls)
     rows["temper_class"] = classes
+    rows["temper"] = [
+        None if c is None else PROCESSING_TO_STATE[_key(t) or ""]
+        for c, t in zip(classes, raw["Processing"], strict=True)
+    ]
     rows["process_code"] = raw["Processing"].map(lambda v: None if pd.isna(v) else str(v))
     rows["route"] = np.where(rows["Si"] >= SI_ROUTE_UNKNOWN_WT, None, "wrought")
     rows["comp_basis"] = "nominal"

@@ -76,7 +76,11 @@ Column map
   TreatmentAfterward, ProductionShape; empty cells omitted): TreatmentAfterward (Stablized [sic],
   Partial Annealed) and the strain-hardening labels have no canonical column.
 - ``Designation`` → ``temper`` (raw) and ``temper_class`` via :func:`alloyml.process.temper_class`
-  (``OF``, one 7075 row, has no ANSI class → ``temper_class`` NaN, ``temper`` kept).
+  (``OF``, one 7075 row, has no ANSI class → ``temper_class`` NaN, ``temper`` kept). Every
+  other designation (F, O, H1x-H3x with third digits, T3-T8 with 51/510/511 suffixes) is decoded
+  by :func:`alloyml.process.decode_state` (issue 10: one process-state model); ``OF`` decodes
+  as unknown (``known`` False), never as a default. The stage columns stay as the source
+  gives them; the route carries only the product's primary route.
 - ``YTS`` → ``ys_mpa`` (0.2 % proof), ``UTS`` → ``uts_mpa``, ``EL`` → ``elong_pct``; kept as given
   (row 986, YTS > UTS, is flagged later by the clean stage). ``test_T_C`` is left NaN (SOURCE.md
   says room temperature for the whole compilation; no per-row value is given).

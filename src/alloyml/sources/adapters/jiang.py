@@ -53,7 +53,8 @@ Stage numbering: present stages are renumbered consecutively, in the order of th
     ageing unit ``h`` as read), so nothing is lost by the renumbering.
 
 ``temper_class`` from the schedule (:func:`classify_schedule`; the sheet has no temper string,
-so ``temper`` stays empty). Natural stages (<= 30 °C) are ignored for the class; ``A`` = the
+so ``temper`` stays empty: the state is ``decode_state(None, temper_class)`` together with the
+stage columns, which carry the schedule itself; issue 10). Natural stages (<= 30 °C) are ignored for the class; ``A`` = the
 artificial stages in order, "hot" = above 150 °C (``PEAK_AGE_MAX_T_C``: 7xxx peak-ageing
 practice is 100-150 °C; over-ageing and retrogression steps are 155-250 °C):
 

@@ -118,7 +118,9 @@ Conservative: a number is set only when the text states it with its unit, else N
   ("squeeze casting, extruded, T6, extruded at 335C"). "Sheet, Plate 0" (a zero, probably O) is
   not read. Without a token, an explicit as-fabricated phrase ("as-cast", "as cast",
   "as-extruded", "as rolled", "as-forged") with no heat-treatment word gives ``temper_class`` 'F'
-  (ANSI H35.1: F = as fabricated) and leaves ``temper`` NaN (nothing written).
+  (ANSI H35.1: F = as fabricated) and leaves ``temper`` NaN (nothing written). This is
+  :func:`parse_condition`; the adapter then writes the row's ``temper`` and ``temper_class``
+  as described under "Route and state".
 * ``quench``: 'water' when "water quench..." is written; else NaN.
 
 Traps from SOURCE.md, handled here or left for the clean stage (the adapter does not fix

@@ -48,18 +48,29 @@ Process codes
     ``cast_perm_mould`` (SOURCE.md: "presumably book mould vs permanent mould"), a blank casting
     code -> ``cast``; a blank extrusion code -> NaN.
 
-``temper_class`` (the sheet has no temper string, ``temper`` stays empty). Code 0 means "step
-not applied": this is what SOURCE.md presumes and what the properties show (solution > 0 with
+``temper`` and ``temper_class`` (the sheet has no temper string). Code 0 means "step not
+applied": this is what SOURCE.md presumes and what the properties show (solution > 0 with
 ageing 0 gives YS ~ 230 MPa and EL ~ 27 %, as-quenched; solution 0 with ageing 0 gives the
-as-cast YS ~ 140 MPa / EL ~ 4 %):
+as-cast YS ~ 140 MPa / EL ~ 4 %). ``temper`` is the state the codes state, written for
+:func:`alloyml.process.decode_state` (issue 10: one process-state model), and
+``temper_class`` is the class it decodes to:
 
-    * solution 0, ageing 0 -> ``F`` (as cast or as extruded; homogenisation does not change F);
-    * solution > 0, ageing 0 -> ``W`` (solution-treated and quenched);
-    * solution 0, ageing > 0 -> ``T5`` (artificially aged without solution treatment, after
-      casting or after cooling from extrusion);
-    * solution > 0, ageing > 0 -> NaN: solution + artificial ageing is T6 *or* T7 (over-aged)
-      and which one each ageing code is cannot be told without the paper's table; not guessed;
-    * a blank code -> NaN.
+    * solution 0, ageing 0 -> "as-cast" / "as-extruded" (``F``), prefixed "homogenised +" when
+      the homogenisation code is > 0 and the product was extruded afterwards (still F: the
+      homogenisation was an ingot treatment before shaping). A homogenised casting that was
+      not extruded is "as-cast + homogenised": heat treated after casting, no ANSI class
+      (``temper_class`` NaN; before issue 10 these rows were ``F``);
+    * solution > 0, ageing 0 -> "... + solution treated" (``W``, solution treated and quenched);
+      "..." is "cast", "extruded", "cast + homogenised" or "homogenised + extruded";
+    * solution 0, ageing > 0 -> "cast + artificially aged" / "extruded + artificially aged"
+      (``T5``: artificially aged without solution treatment, after casting or after cooling
+      from extrusion);
+    * solution > 0, ageing > 0 -> "... + solution treated + artificially aged": ``T6`` by the
+      ANSI H35.1 definition (solution heat treated and then artificially aged) with
+      ``ageing_degree`` unknown (NaN): whether an ageing code over-ages (T7) cannot be told
+      without the paper's table, and the decoder does not guess it (before issue 10 the class
+      was NaN);
+    * a blank code -> NaN (unknown).
 
 Rows and rejects
     ``source_row`` = index from :func:`read_table` (0-based data row after header row 1:
@@ -82,6 +93,7 @@ import numpy as np
 import pandas as pd
 
 from alloyml.errors import SourceError
+from alloyml.process import decode_state
 from alloyml.sources.base import (
     AdapterResult,
     RejectLog,
@@ -141,6 +153,31 @@ def column_map(columns: list[str], source_id: str) -> tuple[str, dict[str, str]]
     return str(no_col), mapping
 
 
+def state_text(
+    cast: int | None, homog: int | None, extr: int | None, sol: int | None, age: int | None
+) -> str | None:
+    """The state the five codes state, in words :func:`decode_state` reads (module docstring).
+
+    Examples:
+        >>> state_text(1, 1, 1, 0, 0), state_text(0, 0, 0, 2, 3)
+        ('homogenised + as-extruded', 'cast + solution treated + artificially aged')
+    """
+    if None in (extr, sol, age):
+        return None
+    shaped = "extruded" if extr == 1 else "cast"
+    if sol == 0 and age == 0:
+        if extr == 1:
+            return "homogenised + as-extruded" if homog else "as-extruded"
+        return "as-cast + homogenised" if homog else "as-cast"
+    parts = ["homogenised", "extruded"] if extr == 1 else ["cast", "homogenised"]
+    parts = parts if homog else [shaped]
+    if sol and sol > 0:
+        parts.append("solution treated")
+    if age and age > 0:
+        parts.append("artificially aged")
+    return " + ".join(parts)
+
+
 def _code(v: float) -> int | None:
     return None if math.isnan(v) else int(v)
 
@@ -196,14 +233,15 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         rows[p] = values[p].to_numpy()
 
     codes = values[list(CODES)].to_numpy(float)
-    routes, classes, pcodes = [], [], []
+    routes, classes, pcodes, states = [], [], [], []
     for sid, row in zip(ids, codes, strict=True):
         if sid in rejects:  # dropped by finish; its codes may be unreadable
             routes.append(None)
             classes.append(None)
             pcodes.append(None)
+            states.append(None)
             continue
-        cast, _, extr, sol, age = (_code(v) for v in row)
+        cast, homog, extr, sol, age = (_code(v) for v in row)
         pcodes.append(
             ";".join(
                 f"{k}={'NA' if c is None else c}"
@@ -216,13 +254,10 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
             routes.append("cast" if cast is None else _CAST_ROUTE[cast])
         else:
             routes.append(None)
-        if sol is None or age is None:
-            classes.append(None)
-        elif age == 0:
-            classes.append("W" if sol > 0 else "F")
-        else:
-            classes.append("T5" if sol == 0 else None)
+        states.append(state_text(cast, homog, extr, sol, age))
+        classes.append(None if states[-1] is None else decode_state(states[-1]).temper_class)
     rows["route"] = routes
+    rows["temper"] = states
     rows["temper_class"] = classes
     rows["process_code"] = pcodes
     rows["comp_basis"] = "measured"

@@ -39,7 +39,10 @@ Decisions:
   computed as 100 at % minus the rest). The balance element is ``100 - sum(others)`` when absent
   or marked ``bal.``.
 - Elements not in the sheet are "not reported" (NaN), elements given as empty cells too.
-- ``temper`` gives ``temper_class`` (ANSI H35.1) unless a ``temper_class`` column is mapped;
+- ``temper`` gives ``temper_class`` (ANSI H35.1 / ASTM B296 designations and free-text states such
+  as "as-cast" or "cast + T6", via :func:`alloyml.process.decode_state`) unless a
+  ``temper_class`` column is mapped; ``temper`` is kept as written so that the state stays
+  decodable;
   ``route`` is normalised (``cast``, ``Extruded``, ``HPDC`` ...) and an unknown route rejects the row
   (``unknown_route``).
 - A row with no property at all is rejected (``missing_all_targets``).

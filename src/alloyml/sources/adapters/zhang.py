@@ -48,7 +48,13 @@ Process.
   is an age-hardening curve measured after solutionising). Whether a point is under-, peak- or
   over-aged (T7) depends on its position on the curve; that is carried by ``age1_T_C`` and
   ``age1_t_h``, not by the class. Empty or negative ``Time`` -> no class, no stage.
-* ``temper`` (raw designation) NaN: the source writes none. ``route`` NaN: no route is given;
+* ``temper``: the source writes no designation; it states the state (SOURCE.md: solution
+  treated, then aged along each curve), so ``temper`` holds it in words
+  :func:`alloyml.process.decode_state` reads (issue 10: one process-state model): "solution
+  treated" at t = 0 (class ``W``) and "solution treated + artificially aged" for t > 0 (class
+  ``T6`` with ``ageing_degree`` NaN: under-, peak- or over-aged is the point's place on the
+  curve, carried by ``age1_T_C`` / ``age1_t_h``; the designation ``T6`` would have decoded as
+  peak-aged). Empty or negative ``Time`` -> ``temper`` NaN. ``route`` NaN: no route is given;
   the age-hardening literature on dilute Mg-Ca-Zn covers both cast-and-solutionised ingots and
   rolled/extruded material, so 'cast' would be a guess. No solution temperature/time, grain size
   or indentation load are recorded (SOURCE.md) -> ``sol1_*`` NaN.
@@ -84,6 +90,11 @@ ELEMENTS: tuple[str, ...] = ("Mg", "Ca", "Zn")
 COLUMNS: tuple[str, ...] = (*ELEMENTS, "Temperature", "Time", "Hardness")
 #: Tolerance (absolute, per value) of the second, rounding-tolerant matching pass.
 MATCH_TOL = 0.01
+
+
+#: The states the curves state (module docstring), in words ``decode_state`` reads.
+QUENCHED_STATE = "solution treated"
+AGED_STATE = "solution treated + artificially aged"
 
 
 def _parse_frame(df: pd.DataFrame, rejects: RejectLog) -> pd.DataFrame:
@@ -159,6 +170,7 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         rows[el] = wt[el]
     rows["age1_T_C"] = values["Temperature"].where(aged)
     rows["age1_t_h"] = time.where(aged)
+    rows["temper"] = [AGED_STATE if t > 0 else QUENCHED_STATE if t == 0 else None for t in time]
     rows["temper_class"] = ["T6" if t > 0 else "W" if t == 0 else None for t in time]
     rows["hardness_hv"] = values["Hardness"]
 
