@@ -138,3 +138,14 @@ def test_no_args_shows_help(run):
     result = run()
     assert "data" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_import_is_light():
+    """``alloyml --help`` stays fast: importing the CLI loads none of the heavy libraries."""
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "numpy", "sklearn", "mlflow", "optuna", "matplotlib", "pandera", "yaml")
+    code = f"import sys, alloyml.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported at CLI start-up: {out.stdout.strip()}"

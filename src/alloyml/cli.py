@@ -6,14 +6,14 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
-import yaml
 from rich.console import Console
-from rich.table import Table
 
 from alloyml.errors import AlloyMLError, ConfigError
-from alloyml.schema import ELEMENTS, TARGETS
+
+# Only typer, rich's console and alloyml.errors are imported at module level, so that
+# ``alloyml --help`` starts in a fraction of a second: pandas, scikit-learn, mlflow, optuna and
+# the package's own heavy modules are imported inside the commands that need them.
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="alloyml: light-alloy design with ML."
@@ -31,6 +31,8 @@ def _fail(exc: Exception) -> None:
 
 
 def _spec_from_file(path: Path, data_file: Path):
+    import yaml
+
     from alloyml.sources.registry import FileSpec, SourceSpec, parse_sources
 
     if not path.is_file():
@@ -78,8 +80,12 @@ def data_validate(
     Runs the spec's adapter and the clean stage's physical checks, prints a summary and the
     rejects with reasons. Exits 1 on a hard error (unreadable file, missing column, bad spec).
     """
+    import pandas as pd
+    from rich.table import Table
+
     from alloyml.clean import physical_checks
     from alloyml.params import CleanParams, clean_params, load_yaml
+    from alloyml.schema import ELEMENTS, TARGETS
     from alloyml.sources.base import get_adapter
 
     try:
@@ -134,6 +140,11 @@ def data_inspect(
     ),
 ) -> None:
     """Summarise a processed table: rows per source, property coverage and ranges."""
+    import pandas as pd
+    from rich.table import Table
+
+    from alloyml.schema import TARGETS
+
     path = processed_dir / f"{system}.parquet"
     if not path.is_file():
         _fail(ConfigError(f"{path} not found: run `dvc repro clean@{system}` first"))
@@ -178,6 +189,9 @@ def predict_cmd(
     models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
 ) -> None:
     """Predict strength and ductility with calibrated intervals and a domain flag."""
+    import pandas as pd
+    from rich.table import Table
+
     from alloyml.predict import load_bundles, predict_string, predict_table
 
     if system not in ("al", "mg"):
@@ -268,6 +282,7 @@ def search_cmd(
     from contextlib import nullcontext
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
 
     from alloyml.params import base_params, load_yaml
     from alloyml.search import get_campaign, run_campaign
