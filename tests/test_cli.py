@@ -149,3 +149,15 @@ def test_cli_import_is_light():
     code = f"import sys, alloyml.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported at CLI start-up: {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("option", ["--n-trials", "--eval-batch", "--batch-size"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_search_refuses_non_positive_counts(run, repo, option, value):
+    """0 used to fall back to the campaign default (20,000 trials) instead of being refused."""
+    result = run(
+        "search", "al_uhs", option, value, "--no-track", "--params", str(repo / "params.yaml")
+    )
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert option in result.output and "Invalid value" in result.output, result.output

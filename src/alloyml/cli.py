@@ -249,10 +249,11 @@ def predict_cmd(
 def search_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name (params.yaml search.campaigns)")],
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", help="evaluations the study should hold")
+        int | None, typer.Option("--n-trials", min=1, help="evaluations the study should hold")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="candidates for the next experimental round")
+        int | None,
+        typer.Option("--batch-size", min=1, help="candidates for the next experimental round"),
     ] = None,
     storage: Annotated[
         str | None,
@@ -269,7 +270,7 @@ def search_cmd(
         bool, typer.Option("--resume", help="continue (or join as a worker) an existing study")
     ] = False,
     eval_batch: Annotated[
-        int | None, typer.Option("--eval-batch", help="trials asked and evaluated per round")
+        int | None, typer.Option("--eval-batch", min=1, help="trials asked and evaluated per round")
     ] = None,
     params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),
     models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),

@@ -64,9 +64,16 @@ def parse_alloy(text: str, balance: str | None = None) -> dict[str, float]:
         >>> parse_alloy("Mg-14Li-1Al")
         {'Li': 14.0, 'Al': 1.0, 'Mg': 85.0}
     """
-    tokens = [t for t in re.split(r"[-\s]+", text.strip()) if t]
-    if not tokens:
+    if not text.strip():
         raise CompositionError("empty alloy string")
+    # One '-' (or whitespace) between parts: 'Al-5Zn--2Mg' or a dangling '-' is refused rather
+    # than read as +2 Mg, since a doubled dash is a typo or a minus sign.
+    tokens = re.split(r"\s*-\s*|\s+", text.strip())
+    if "" in tokens:
+        raise CompositionError(
+            f"empty part in alloy string {text!r} (doubled or dangling '-'): amounts are "
+            "positive wt %, written e.g. 'Al-5.6Zn-2.5Mg'"
+        )
     comp: dict[str, float] = {}
     base = balance
     for tok in tokens:
