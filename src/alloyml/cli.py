@@ -62,6 +62,31 @@ def _spec_from_file(path: Path, data_file: Path):
     )
 
 
+#: Rows per chunk of the clean stage's physical checks in ``data validate`` (the checks are
+#: row-wise; chunks keep the peak memory of a 200,000-row sheet low).
+CHECK_CHUNK_ROWS = 20_000
+#: Rejected rows printed in the terminal; all of them go to ``--rejects``.
+MAX_REJECTS_SHOWN = 50
+
+
+def _writable_csv(path: Path, what: str) -> Path:
+    """``path`` with its folder created, or a :class:`ConfigError` saying why it cannot be."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder: give a file name, e.g. {path / 'out.csv'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder of {what} {path}: {exc.strerror}") from None
+    return path
+
+
+def _write_csv(frame, path: Path, what: str) -> None:
+    try:
+        frame.to_csv(_writable_csv(path, what), index=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
 @data_app.command("validate")
 def data_validate(
     file: Annotated[Path, typer.Argument(help="CSV or Excel sheet to check")],
@@ -69,7 +94,8 @@ def data_validate(
         Path, typer.Option("--spec", help="YAML source spec (id, system, adapter, options)")
     ],
     rejects_out: Annotated[
-        Path | None, typer.Option("--rejects", help="write the rejected rows to this CSV")
+        Path | None,
+        typer.Option("--rejects", help="write the rejected rows to this CSV (folders created)"),
     ] = None,
     params_file: Annotated[
         Path, typer.Option("--params", help="params.yaml for the clean checks")
@@ -79,6 +105,8 @@ def data_validate(
 
     Runs the spec's adapter and the clean stage's physical checks, prints a summary and the
     rejects with reasons. Exits 1 on a hard error (unreadable file, missing column, bad spec).
+    Text files are read as UTF-8 with the delimiter detected; a spec may set options.encoding
+    (e.g. latin-1) and options.delimiter.
     """
     import pandas as pd
     from rich.table import Table
@@ -88,47 +116,74 @@ def data_validate(
     from alloyml.schema import ELEMENTS, TARGETS
     from alloyml.sources.base import get_adapter
 
+    columns = [*ELEMENTS, *TARGETS]
     try:
         if not file.is_file():
             raise ConfigError(f"data file {file} not found")
+        if rejects_out is not None:
+            _writable_csv(rejects_out, "--rejects file")
         src = _spec_from_file(spec, file)
         result = get_adapter(src.adapter)(src, [file])
         cp = clean_params(load_yaml(params_file)) if params_file.is_file() else CleanParams()
-        kept, clean_rej = physical_checks(result.rows, src.system, cp)
+        rows, rows_in, notes = result.rows, result.rows_in, result.notes
+        ingest_rej = result.rejects
+        del result
+        n_kept, coverage, clean_parts = 0, dict.fromkeys(columns, 0), []
+        for start in range(0, len(rows), CHECK_CHUNK_ROWS):
+            kept, rej = physical_checks(rows.iloc[start : start + CHECK_CHUNK_ROWS], src.system, cp)
+            n_kept += len(kept)
+            for col in columns:
+                if col in kept:
+                    coverage[col] += int(kept[col].notna().sum())
+            clean_parts.append(rej)
+            del kept
+        del rows
     except AlloyMLError as exc:
         _fail(exc)
         return
+    clean_rej = pd.concat(clean_parts, ignore_index=True) if clean_parts else ingest_rej.head(0)
     rejects = pd.concat(
-        [result.rejects.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
+        [ingest_rej.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
     )
     summary = Table(title=f"{file.name} as source {src.id!r} ({src.system})")
     summary.add_column("rows in", justify="right")
     summary.add_column("usable", justify="right")
     summary.add_column("rejected", justify="right")
-    summary.add_row(str(result.rows_in), str(len(kept)), str(len(rejects)))
+    summary.add_row(str(rows_in), str(n_kept), str(len(rejects)))
     console.print(summary)
     cov = Table(title="columns read")
     cov.add_column("column")
     cov.add_column("rows with a value", justify="right")
-    for col in [*ELEMENTS, *TARGETS]:
-        if col in kept and kept[col].notna().any():
-            cov.add_row(col, str(int(kept[col].notna().sum())))
+    for col in columns:
+        if coverage[col]:
+            cov.add_row(col, str(coverage[col]))
     console.print(cov)
-    if result.notes.get("unmapped_columns"):
-        err_console.print(
-            f"[yellow]warning:[/] columns ignored: {result.notes['unmapped_columns']}"
-        )
+    if notes.get("unmapped_columns"):
+        err_console.print(f"[yellow]warning:[/] columns ignored: {notes['unmapped_columns']}")
     if len(rejects):
+        shown = rejects.sort_values("source_row", kind="stable").head(MAX_REJECTS_SHOWN)
         rt = Table(title="rejected rows")
         for c in ("source_row", "stage", "reason", "column", "detail"):
             rt.add_column(c)
-        for _, r in rejects.sort_values("source_row").iterrows():
+        for _, r in shown.iterrows():
             rt.add_row(
                 str(r["source_row"]), r["stage"], r["reason"], str(r["column"]), str(r["detail"])
             )
         console.print(rt)
+        if len(rejects) > len(shown):
+            more = len(rejects) - len(shown)
+            by_reason = ", ".join(f"{k} {v}" for k, v in rejects["reason"].value_counts().items())
+            console.print(
+                f"{more} more rejected rows not shown ({by_reason} in all)"
+                + ("" if rejects_out is not None else "; write them all with --rejects FILE"),
+                highlight=False,
+            )
     if rejects_out is not None:
-        rejects.to_csv(rejects_out, index=False)
+        try:
+            _write_csv(rejects, rejects_out, "--rejects file")
+        except AlloyMLError as exc:
+            _fail(exc)
+            return
         console.print(f"rejects written to {rejects_out}")
 
 
