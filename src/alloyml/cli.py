@@ -254,6 +254,8 @@ def predict_cmd(
     if (alloy is None) == (input_csv is None):
         _fail(ConfigError("give either an alloy string or --input CSV (not both)"))
     try:
+        if output_csv is not None:
+            _writable_csv(output_csv, "--output file")
         bundles = load_bundles(models_dir, system)
         if input_csv is not None:
             if not input_csv.is_file():
@@ -271,18 +273,30 @@ def predict_cmd(
     except (AlloyMLError, ValueError) as exc:
         _fail(exc)
         return
+    n_err = int((result["error"] != "").sum())
+    if alloy is not None and n_err:  # one alloy from the command line: its error is the answer
+        _fail(AlloyMLError(f"{alloy}: {result['error'].iloc[0]}"))
+    if n_err == len(result):
+        first = "; ".join(f"row {i}: {e}" for i, e in result["error"].head(3).items())
+        _fail(AlloyMLError(f"no row could be predicted ({first}{'; …' if n_err > 3 else ''})"))
     if output_csv is not None:
-        result.to_csv(output_csv, index=False)
-        n_err = int((result["error"] != "").sum())
+        try:
+            _write_csv(result, output_csv, "--output file")
+        except AlloyMLError as exc:
+            _fail(exc)
+            return
         console.print(f"{len(result) - n_err} rows predicted, {n_err} with errors -> {output_csv}")
         return
-    for _, row in result.iterrows():
-        title = str(row.get("id", alloy)) + (f" {temper}" if temper else "")
+    for i, row in result.iterrows():
+        if alloy is not None:
+            title = alloy + (f" {temper}" if temper else "")
+        else:  # rows are numbered from 0 after the header, as in `data validate`
+            title = f"row {i}" + (f" ({row['id']})" if pd.notna(row.get("id")) else "")
         t = Table(title=title)
         for c in ("property", "prediction", "interval (90 %)", "in domain"):
             t.add_column(c)
         if row["error"]:
-            err_console.print(f"[red]{title}: {row['error']}[/]")
+            err_console.print(f"{title}: {row['error']}", style="red", highlight=False)
             continue
         if row.get("route_assumed"):
             err_console.print(
