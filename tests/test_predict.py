@@ -404,3 +404,32 @@ def test_cli_output_that_cannot_be_written(run, tmp_path):
     blocker.write_text("x")
     result = run(ALLOY, "--output", str(blocker / "out.csv"), "--models-dir", str(tmp_path))
     _assert_clean_failure(result, "--output", "a_file")
+
+
+@realdata
+def test_cli_semicolon_csv_with_decimal_commas(run, models_dir, tmp_path):
+    """A ';' file used to be read as one unknown column and every row predicted as pure Al."""
+    comma, semi = tmp_path / "comma.csv", tmp_path / "semi.csv"
+    comma.write_text("Zn,Mg,Cu,temper\n5.6,2.5,1.6,T6\n")
+    semi.write_text("Zn;Mg;Cu;temper\n5,6;2,5;1,6;T6\n")
+    outs = []
+    for src in (comma, semi):
+        dst = tmp_path / f"{src.stem}.out.csv"
+        result = run("--input", str(src), "--output", str(dst), "--models-dir", str(models_dir))
+        assert result.exit_code == 0, result.output
+        outs.append(pd.read_csv(dst))
+    assert outs[1].loc[0, "Al_wt"] == pytest.approx(90.3)
+    assert outs[1].loc[0, "uts_mpa_pred"] == pytest.approx(outs[0].loc[0, "uts_mpa_pred"])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"alloy|strength\nx|1\n", "no element column"),
+        ("Zn,Mg,id\n5.6,2.5,Jürgen\n".encode("latin-1"), "not UTF-8 text"),
+    ],
+)
+def test_cli_unreadable_input_csv(run, tmp_path, content, fragment):
+    src = tmp_path / "in.csv"
+    src.write_bytes(content)
+    _assert_clean_failure(run("--input", str(src), "--models-dir", str(tmp_path)), fragment)

@@ -87,6 +87,42 @@ def _write_csv(frame, path: Path, what: str) -> None:
         raise ConfigError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
+def _read_predict_csv(path: Path):
+    """The ``predict --input`` table: UTF-8 text, delimiter detected, element columns required.
+
+    A ``;``-separated file (a European Excel export) is read with decimal commas.
+    """
+    import io
+
+    import pandas as pd
+
+    from alloyml.schema import ELEMENTS
+    from alloyml.sources.base import sniff_delimiter
+
+    if not path.is_file():
+        raise ConfigError(f"input file {path} not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save it "
+            "as UTF-8 (Excel: 'CSV UTF-8')"
+        ) from None
+    sep = sniff_delimiter(text)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, decimal="," if sep == ";" else ".")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not any(c in ELEMENTS for c in table.columns):
+        raise ConfigError(
+            f"{path}: no element column (found {list(table.columns)}); name the columns by "
+            "element symbol, in wt %, e.g. Zn, Mg, Cu"
+        )
+    return table
+
+
 @data_app.command("validate")
 def data_validate(
     file: Annotated[Path, typer.Argument(help="CSV or Excel sheet to check")],
@@ -256,14 +292,9 @@ def predict_cmd(
     try:
         if output_csv is not None:
             _writable_csv(output_csv, "--output file")
+        table = _read_predict_csv(input_csv) if input_csv is not None else None
         bundles = load_bundles(models_dir, system)
-        if input_csv is not None:
-            if not input_csv.is_file():
-                raise ConfigError(f"input file {input_csv} not found")
-            try:
-                table = pd.read_csv(input_csv)
-            except (ValueError, OSError) as exc:
-                raise ConfigError(f"cannot read {input_csv}: {exc}") from None
+        if table is not None:
             result = predict_table(table, system, bundles)
             unknown = result.attrs.get("unused_columns")
             if unknown:
