@@ -309,3 +309,20 @@ def test_copied_store_with_registered_model(trained, tmp_path):
     np.testing.assert_allclose(
         model.predict(frame)["pred"].to_numpy(), trained["pyfunc"].predict(frame)["pred"]
     )
+
+
+def test_relocation_of_a_read_only_copy_warns(tmp_path, caplog, monkeypatch):
+    import sqlite3
+
+    import alloyml.tracking as tracking
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"")
+
+    def read_only(path):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(tracking, "_relocate", read_only)
+    with caplog.at_level("WARNING", logger="alloyml.tracking"):
+        assert tracking.relocate_artifacts(db) == 0
+    assert "could not point MLflow store" in caplog.text and "readonly" in caplog.text

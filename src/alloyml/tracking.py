@@ -67,6 +67,14 @@ def relocate_artifacts(db: str | Path) -> int:
     db = Path(db)
     if not db.is_file():
         return 0
+    try:
+        return _relocate(db)
+    except sqlite3.Error as exc:  # a read-only or locked copy: runs still work, logged elsewhere
+        log.warning("could not point MLflow store %s at its own artefact folder: %s", db, exc)
+        return 0
+
+
+def _relocate(db: Path) -> int:
     here = db.resolve().parent
     con = sqlite3.connect(db, timeout=30)
     try:
