@@ -66,6 +66,12 @@ def test_parse_alloy_forms(text, balance, expected):
         ("Al-5Al", "balance element Al also given"),
         ("Al-5zn", "cannot read '5zn'"),
         ("Al-5%Zn", "cannot read"),
+        # a doubled or dangling separator is a typo (or a minus sign), never a silent +2 Mg
+        ("Al-5Zn--2Mg", "empty part"),
+        ("Al-5Zn- -2Mg", "empty part"),
+        ("-Al-5Zn", "empty part"),
+        ("Al-5Zn-", "empty part"),
+        ("Al-5Zn−2Mg", "cannot read"),  # a Unicode minus sign
     ],
 )
 def test_parse_alloy_errors(text, match):

@@ -408,3 +408,140 @@ def test_route_assumed_for_al_only():
     mg = pd.DataFrame({"Li": [14.0], "Al": [1.0]})
     rows_mg, _, _ = canonical_inputs(mg, "mg")
     assert pd.isna(rows_mg["route"].iloc[0]) and not rows_mg["route_assumed"].iloc[0]
+
+
+# ---------------------------------------------------------------- bad inputs (issue 13 probes)
+
+
+def _errors(table: dict, system: str = "al") -> pd.Series:
+    return canonical_inputs(pd.DataFrame(table), system)[1]
+
+
+def test_non_numeric_process_cell_is_a_row_error_not_nan():
+    errors = _errors({"Zn": [5.6, 5.6], "Mg": [2.5, 2.5], "age1_T_C": ["hot", "120"]})
+    assert "age1_T_C" in errors.iloc[0] and "'hot'" in errors.iloc[0]
+    assert errors.iloc[1] == ""
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", float("inf")])
+def test_infinite_amount_is_named_as_such(value):
+    errors = _errors({"Zn": [value], "Mg": [2.5]})
+    assert "Zn: not a finite number" in errors.iloc[0]
+    assert "more than 100" not in errors.iloc[0]
+
+
+def test_infinite_process_value_is_a_row_error():
+    assert "age1_t_h: not a finite number" in _errors({"Zn": [5.6], "age1_t_h": [np.inf]}).iloc[0]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"Al": [90.3], "Zn": [5.6], "Mg": [2.5], "Cu": [1.6]},  # Mg given, sums to 100
+        {"Zn": [5.6], "Cu": [1.6], "Al": [92.8]},  # no Mg column: Mg would be 0
+    ],
+)
+def test_al_alloy_is_refused_under_mg(table):
+    """The string path refuses 'Al-5.6Zn' under --system mg; the table path must too."""
+    err = _errors(table, "mg").iloc[0]
+    assert "not a mg alloy" in err and "largest constituent is Al" in err
+    assert _errors({"Li": [14.0], "Al": [1.0]}, "mg").iloc[0] == ""
+
+
+def test_unmodelled_element_column_makes_the_row_an_error():
+    rows, errors, unknown = canonical_inputs(
+        pd.DataFrame({"Zn": [5.6, 5.6, 5.6], "Mg": [2.5] * 3, "Hf": [2.0, 0.0, None]}), "al"
+    )
+    assert "Hf" in unknown
+    assert "Hf" in errors.iloc[0] and "not modelled" in errors.iloc[0]
+    assert errors.iloc[1] == "" and errors.iloc[2] == ""  # no hafnium: nothing dropped
+    assert rows["Al"].iloc[1] == pytest.approx(91.9)
+
+
+def test_element_column_with_a_unit_is_not_silently_ignored():
+    errors = _errors({"Zn (wt%)": [5.6], "Mg": [2.5]})
+    assert "'Zn (wt%)'" in errors.iloc[0] and "name the column Zn" in errors.iloc[0]
+
+
+def test_predict_string_and_table_share_the_system_rule():
+    """No model needed: the string path refuses before predicting."""
+    with pytest.raises(AlloyMLError, match="not a mg alloy: its largest constituent is Al"):
+        predict_string("Al-5.6Zn-2.5Mg", "mg", {})
+
+
+@realdata
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--temper", "Q9"), "temper not recognised"),
+        (("--route", "teleported"), "unknown route 'teleported'"),
+    ],
+)
+def test_cli_unknown_temper_or_route_exits_non_zero(run, models_dir, args, fragment):
+    _assert_clean_failure(run(ALLOY, *args, "--models-dir", str(models_dir)), fragment)
+
+
+@realdata
+def test_cli_doubled_dash_is_refused(run, models_dir):
+    _assert_clean_failure(run("Al-5Zn--2Mg", "--models-dir", str(models_dir)), "empty part")
+
+
+@realdata
+def test_cli_csv_row_errors_name_row_and_column(run, models_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("Zn,Mg,Cu,temper,age1_T_C,Hf\n5.6,2.5,1.6,T6,hot,0\n5.6,2.5,1.6,T6,120,0\n")
+    dst = tmp_path / "new" / "folder" / "out.csv"  # --output into a missing folder
+    result = run("--input", str(src), "--output", str(dst), "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.output
+    assert "1 rows predicted, 1 with errors" in result.output
+    out = pd.read_csv(dst, keep_default_na=False, na_values=[""])
+    assert "age1_T_C: 'hot' is not a number" in out.loc[0, "error"]
+    assert pd.isna(out.loc[1, "error"]) and np.isfinite(out.loc[1, "uts_mpa_pred"])
+    shown = run("--input", str(src), "--models-dir", str(models_dir))
+    assert shown.exit_code == 0, shown.output
+    assert "row 0: age1_T_C: 'hot' is not a number" in shown.output
+
+
+@realdata
+def test_cli_csv_with_no_usable_row_exits_non_zero(run, models_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("Zn,Mg,age1_T_C\ninf,2.5,120\n5.6,2.5,hot\n")
+    _assert_clean_failure(
+        run("--input", str(src), "--models-dir", str(models_dir)), "no row could be predicted"
+    )
+
+
+def test_cli_output_that_cannot_be_written(run, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = run(ALLOY, "--output", str(blocker / "out.csv"), "--models-dir", str(tmp_path))
+    _assert_clean_failure(result, "--output", "a_file")
+
+
+@realdata
+def test_cli_semicolon_csv_with_decimal_commas(run, models_dir, tmp_path):
+    """A ';' file used to be read as one unknown column and every row predicted as pure Al."""
+    comma, semi = tmp_path / "comma.csv", tmp_path / "semi.csv"
+    comma.write_text("Zn,Mg,Cu,temper\n5.6,2.5,1.6,T6\n")
+    semi.write_text("Zn;Mg;Cu;temper\n5,6;2,5;1,6;T6\n")
+    outs = []
+    for src in (comma, semi):
+        dst = tmp_path / f"{src.stem}.out.csv"
+        result = run("--input", str(src), "--output", str(dst), "--models-dir", str(models_dir))
+        assert result.exit_code == 0, result.output
+        outs.append(pd.read_csv(dst))
+    assert outs[1].loc[0, "Al_wt"] == pytest.approx(90.3)
+    assert outs[1].loc[0, "uts_mpa_pred"] == pytest.approx(outs[0].loc[0, "uts_mpa_pred"])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"alloy|strength\nx|1\n", "no element column"),
+        ("Zn,Mg,id\n5.6,2.5,Jürgen\n".encode("latin-1"), "not UTF-8 text"),
+    ],
+)
+def test_cli_unreadable_input_csv(run, tmp_path, content, fragment):
+    src = tmp_path / "in.csv"
+    src.write_bytes(content)
+    _assert_clean_failure(run("--input", str(src), "--models-dir", str(tmp_path)), fragment)

@@ -8,6 +8,7 @@ temporary directory during training, so any relative default (``sqlite:///mlflow
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,134 @@ def test_bundle_and_plots_on_disk(trained):
     for p in PLOTS:
         png = trained["base"] / "plots" / "al" / f"uts_mpa_{p}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+# ---------------------------------------------------------------- a copied project (issue 13)
+
+
+def _locations(db: Path) -> list[str]:
+    """Every artefact location MLflow stored in ``db``."""
+    import sqlite3
+
+    from alloyml.tracking import _LOCATION_COLUMNS
+
+    con = sqlite3.connect(db)
+    try:
+        tables = {t for (t,) in con.execute("select name from sqlite_master where type='table'")}
+        out = []
+        for table, col in _LOCATION_COLUMNS:
+            cols = {r[1] for r in con.execute(f"pragma table_info({table})")}
+            if table in tables and col in cols:
+                out += [v for (v,) in con.execute(f"select {col} from {table}") if v]
+        return out
+    finally:
+        con.close()
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_copied_project_logs_into_its_own_artifacts(tmp_path, monkeypatch):
+    """A copy used to write its artefacts into the original project's mlartifacts/."""
+    import mlflow
+
+    from alloyml.tracking import open_tracker
+
+    prev = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    a, b = tmp_path / "project", tmp_path / "elsewhere" / "project-copy"
+    a.mkdir()
+    (a / "first.txt").write_text("first run")
+    monkeypatch.delenv("ALLOYML_TRACKING_URI", raising=False)
+    try:
+        monkeypatch.chdir(a)  # default URI sqlite:///mlflow.db, relative to the project
+        with open_tracker("alloyml-train") as tracker, tracker.run("first") as run:
+            tracker.log_artifact(a / "first.txt")
+            first_id = run.info.run_id
+        shutil.copytree(a, b)
+        original = _files(a / "mlartifacts")
+        monkeypatch.chdir(b)
+        (b / "second.txt").write_text("second run")
+        with open_tracker("alloyml-train") as tracker, tracker.run("second") as run:
+            tracker.log_artifact(b / "second.txt")
+            second_id = run.info.run_id
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    assert _files(a / "mlartifacts") == original  # nothing new in the original
+    assert f"{second_id}/artifacts/second.txt" in _files(b / "mlartifacts")
+    locations = _locations(b / "mlflow.db")
+    assert locations and not [loc for loc in locations if str(a) + "/" in loc + "/"]
+    shutil.rmtree(a)  # the copy stands alone: its first run's artefact is read from the copy
+    uri = f"sqlite:///{b / 'mlflow.db'}"
+    got = mlflow.artifacts.download_artifacts(
+        run_id=first_id, artifact_path="first.txt", tracking_uri=uri, dst_path=str(tmp_path / "dl")
+    )
+    assert Path(got).read_text() == "first run"
+
+
+def test_relocation_leaves_a_store_in_place_alone(tmp_path):
+    import sqlite3
+
+    from alloyml.tracking import relocate_artifacts
+
+    assert relocate_artifacts(tmp_path / "none.db") == 0
+    db = tmp_path / "mlflow.db"
+    con = sqlite3.connect(db)
+    con.execute("create table experiments (experiment_id int, artifact_location text)")
+    here = (tmp_path / "mlartifacts").as_uri()
+    con.execute("insert into experiments values (1, ?), (2, 's3://bucket/mlartifacts')", (here,))
+    con.commit()
+    con.close()
+    assert relocate_artifacts(db) == 0
+    assert sorted(_locations(db)) == sorted([here, "s3://bucket/mlartifacts"])
+
+
+def test_copied_store_with_registered_model(trained, tmp_path):
+    """Runs, logged models and registry entries of a copied store all point into the copy."""
+    import mlflow
+
+    from alloyml.tracking import relocate_artifacts
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy2(trained["base"] / "mlflow.db", copy / "mlflow.db")
+    shutil.copytree(trained["base"] / "mlartifacts", copy / "mlartifacts")
+    assert relocate_artifacts(copy / "mlflow.db") > 0
+    assert relocate_artifacts(copy / "mlflow.db") == 0  # idempotent
+    # MLflow's Default experiment (id 0, unused by alloyml) sits in the cwd of the process that
+    # created the store (here a subfolder, not beside the database): it is left as it was.
+    locations = [loc for loc in _locations(copy / "mlflow.db") if not loc.endswith("/mlruns/0")]
+    base = str(trained["base"]) + "/"
+    assert not [loc for loc in locations if base in loc + "/"]
+    assert any((copy / "mlartifacts").as_uri() in loc for loc in locations)
+    uri = f"sqlite:///{copy / 'mlflow.db'}"
+    prev = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        model = mlflow.pyfunc.load_model(f"models:/{REGISTERED}@champion")
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    frame = trained["features"][model.metadata.get_input_schema().input_names()].head(3)
+    np.testing.assert_allclose(
+        model.predict(frame)["pred"].to_numpy(), trained["pyfunc"].predict(frame)["pred"]
+    )
+
+
+def test_relocation_of_a_read_only_copy_warns(tmp_path, caplog, monkeypatch):
+    import sqlite3
+
+    import alloyml.tracking as tracking
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"")
+
+    def read_only(path):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(tracking, "_relocate", read_only)
+    with caplog.at_level("WARNING", logger="alloyml.tracking"):
+        assert tracking.relocate_artifacts(db) == 0
+    assert "could not point MLflow store" in caplog.text and "readonly" in caplog.text

@@ -6,14 +6,14 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
-import yaml
 from rich.console import Console
-from rich.table import Table
 
 from alloyml.errors import AlloyMLError, ConfigError
-from alloyml.schema import ELEMENTS, TARGETS
+
+# Only typer, rich's console and alloyml.errors are imported at module level, so that
+# ``alloyml --help`` starts in a fraction of a second: pandas, scikit-learn, mlflow, optuna and
+# the package's own heavy modules are imported inside the commands that need them.
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="alloyml: light-alloy design with ML."
@@ -31,6 +31,8 @@ def _fail(exc: Exception) -> None:
 
 
 def _spec_from_file(path: Path, data_file: Path):
+    import yaml
+
     from alloyml.sources.registry import FileSpec, SourceSpec, parse_sources
 
     if not path.is_file():
@@ -60,6 +62,67 @@ def _spec_from_file(path: Path, data_file: Path):
     )
 
 
+#: Rows per chunk of the clean stage's physical checks in ``data validate`` (the checks are
+#: row-wise; chunks keep the peak memory of a 200,000-row sheet low).
+CHECK_CHUNK_ROWS = 20_000
+#: Rejected rows printed in the terminal; all of them go to ``--rejects``.
+MAX_REJECTS_SHOWN = 50
+
+
+def _writable_csv(path: Path, what: str) -> Path:
+    """``path`` with its folder created, or a :class:`ConfigError` saying why it cannot be."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder: give a file name, e.g. {path / 'out.csv'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder of {what} {path}: {exc.strerror}") from None
+    return path
+
+
+def _write_csv(frame, path: Path, what: str) -> None:
+    try:
+        frame.to_csv(_writable_csv(path, what), index=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def _read_predict_csv(path: Path):
+    """The ``predict --input`` table: UTF-8 text, delimiter detected, element columns required.
+
+    A ``;``-separated file (a European Excel export) is read with decimal commas.
+    """
+    import io
+
+    import pandas as pd
+
+    from alloyml.schema import ELEMENTS
+    from alloyml.sources.base import sniff_delimiter
+
+    if not path.is_file():
+        raise ConfigError(f"input file {path} not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save it "
+            "as UTF-8 (Excel: 'CSV UTF-8')"
+        ) from None
+    sep = sniff_delimiter(text)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, decimal="," if sep == ";" else ".")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not any(c in ELEMENTS for c in table.columns):
+        raise ConfigError(
+            f"{path}: no element column (found {list(table.columns)}); name the columns by "
+            "element symbol, in wt %, e.g. Zn, Mg, Cu"
+        )
+    return table
+
+
 @data_app.command("validate")
 def data_validate(
     file: Annotated[Path, typer.Argument(help="CSV or Excel sheet to check")],
@@ -67,7 +130,8 @@ def data_validate(
         Path, typer.Option("--spec", help="YAML source spec (id, system, adapter, options)")
     ],
     rejects_out: Annotated[
-        Path | None, typer.Option("--rejects", help="write the rejected rows to this CSV")
+        Path | None,
+        typer.Option("--rejects", help="write the rejected rows to this CSV (folders created)"),
     ] = None,
     params_file: Annotated[
         Path, typer.Option("--params", help="params.yaml for the clean checks")
@@ -77,52 +141,85 @@ def data_validate(
 
     Runs the spec's adapter and the clean stage's physical checks, prints a summary and the
     rejects with reasons. Exits 1 on a hard error (unreadable file, missing column, bad spec).
+    Text files are read as UTF-8 with the delimiter detected; a spec may set options.encoding
+    (e.g. latin-1) and options.delimiter.
     """
+    import pandas as pd
+    from rich.table import Table
+
     from alloyml.clean import physical_checks
     from alloyml.params import CleanParams, clean_params, load_yaml
+    from alloyml.schema import ELEMENTS, TARGETS
     from alloyml.sources.base import get_adapter
 
+    columns = [*ELEMENTS, *TARGETS]
     try:
         if not file.is_file():
             raise ConfigError(f"data file {file} not found")
+        if rejects_out is not None:
+            _writable_csv(rejects_out, "--rejects file")
         src = _spec_from_file(spec, file)
         result = get_adapter(src.adapter)(src, [file])
         cp = clean_params(load_yaml(params_file)) if params_file.is_file() else CleanParams()
-        kept, clean_rej = physical_checks(result.rows, src.system, cp)
+        rows, rows_in, notes = result.rows, result.rows_in, result.notes
+        ingest_rej = result.rejects
+        del result
+        n_kept, coverage, clean_parts = 0, dict.fromkeys(columns, 0), []
+        for start in range(0, len(rows), CHECK_CHUNK_ROWS):
+            kept, rej = physical_checks(rows.iloc[start : start + CHECK_CHUNK_ROWS], src.system, cp)
+            n_kept += len(kept)
+            for col in columns:
+                if col in kept:
+                    coverage[col] += int(kept[col].notna().sum())
+            clean_parts.append(rej)
+            del kept
+        del rows
     except AlloyMLError as exc:
         _fail(exc)
         return
+    clean_rej = pd.concat(clean_parts, ignore_index=True) if clean_parts else ingest_rej.head(0)
     rejects = pd.concat(
-        [result.rejects.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
+        [ingest_rej.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
     )
     summary = Table(title=f"{file.name} as source {src.id!r} ({src.system})")
     summary.add_column("rows in", justify="right")
     summary.add_column("usable", justify="right")
     summary.add_column("rejected", justify="right")
-    summary.add_row(str(result.rows_in), str(len(kept)), str(len(rejects)))
+    summary.add_row(str(rows_in), str(n_kept), str(len(rejects)))
     console.print(summary)
     cov = Table(title="columns read")
     cov.add_column("column")
     cov.add_column("rows with a value", justify="right")
-    for col in [*ELEMENTS, *TARGETS]:
-        if col in kept and kept[col].notna().any():
-            cov.add_row(col, str(int(kept[col].notna().sum())))
+    for col in columns:
+        if coverage[col]:
+            cov.add_row(col, str(coverage[col]))
     console.print(cov)
-    if result.notes.get("unmapped_columns"):
-        err_console.print(
-            f"[yellow]warning:[/] columns ignored: {result.notes['unmapped_columns']}"
-        )
+    if notes.get("unmapped_columns"):
+        err_console.print(f"[yellow]warning:[/] columns ignored: {notes['unmapped_columns']}")
     if len(rejects):
+        shown = rejects.sort_values("source_row", kind="stable").head(MAX_REJECTS_SHOWN)
         rt = Table(title="rejected rows")
         for c in ("source_row", "stage", "reason", "column", "detail"):
             rt.add_column(c)
-        for _, r in rejects.sort_values("source_row").iterrows():
+        for _, r in shown.iterrows():
             rt.add_row(
                 str(r["source_row"]), r["stage"], r["reason"], str(r["column"]), str(r["detail"])
             )
         console.print(rt)
+        if len(rejects) > len(shown):
+            more = len(rejects) - len(shown)
+            by_reason = ", ".join(f"{k} {v}" for k, v in rejects["reason"].value_counts().items())
+            console.print(
+                f"{more} more rejected rows not shown ({by_reason} in all)"
+                + ("" if rejects_out is not None else "; write them all with --rejects FILE"),
+                highlight=False,
+            )
     if rejects_out is not None:
-        rejects.to_csv(rejects_out, index=False)
+        try:
+            _write_csv(rejects, rejects_out, "--rejects file")
+        except AlloyMLError as exc:
+            _fail(exc)
+            return
         console.print(f"rejects written to {rejects_out}")
 
 
@@ -134,6 +231,11 @@ def data_inspect(
     ),
 ) -> None:
     """Summarise a processed table: rows per source, property coverage and ranges."""
+    import pandas as pd
+    from rich.table import Table
+
+    from alloyml.schema import TARGETS
+
     path = processed_dir / f"{system}.parquet"
     if not path.is_file():
         _fail(ConfigError(f"{path} not found: run `dvc repro clean@{system}` first"))
@@ -182,6 +284,9 @@ def predict_cmd(
     models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
 ) -> None:
     """Predict strength and ductility with calibrated intervals and a domain flag."""
+    import pandas as pd
+    from rich.table import Table
+
     from alloyml.predict import load_bundles, predict_string, predict_table
 
     if system not in ("al", "mg"):
@@ -189,14 +294,11 @@ def predict_cmd(
     if (alloy is None) == (input_csv is None):
         _fail(ConfigError("give either an alloy string or --input CSV (not both)"))
     try:
+        if output_csv is not None:
+            _writable_csv(output_csv, "--output file")
+        table = _read_predict_csv(input_csv) if input_csv is not None else None
         bundles = load_bundles(models_dir, system)
-        if input_csv is not None:
-            if not input_csv.is_file():
-                raise ConfigError(f"input file {input_csv} not found")
-            try:
-                table = pd.read_csv(input_csv)
-            except (ValueError, OSError) as exc:
-                raise ConfigError(f"cannot read {input_csv}: {exc}") from None
+        if table is not None:
             result = predict_table(table, system, bundles)
             unknown = result.attrs.get("unused_columns")
             if unknown:
@@ -206,9 +308,18 @@ def predict_cmd(
     except (AlloyMLError, ValueError) as exc:
         _fail(exc)
         return
+    n_err = int((result["error"] != "").sum())
+    if alloy is not None and n_err:  # one alloy from the command line: its error is the answer
+        _fail(AlloyMLError(f"{alloy}: {result['error'].iloc[0]}"))
+    if n_err == len(result):
+        first = "; ".join(f"row {i}: {e}" for i, e in result["error"].head(3).items())
+        _fail(AlloyMLError(f"no row could be predicted ({first}{'; …' if n_err > 3 else ''})"))
     if output_csv is not None:
-        result.to_csv(output_csv, index=False)
-        n_err = int((result["error"] != "").sum())
+        try:
+            _write_csv(result, output_csv, "--output file")
+        except AlloyMLError as exc:
+            _fail(exc)
+            return
         console.print(f"{len(result) - n_err} rows predicted, {n_err} with errors -> {output_csv}")
         n_unknown = int(((result["error"] == "") & ~result["process_known"]).sum())
         if n_unknown:
@@ -217,15 +328,16 @@ def predict_cmd(
                 "(process_known = False): no temper, or one alloyml cannot decode"
             )
         return
-    for _, row in result.iterrows():
-        title = str(row.get("id", alloy)) + (f" {temper}" if temper else "")
+    for i, row in result.iterrows():
+        if alloy is not None:
+            title = alloy + (f" {temper}" if temper else "")
+        else:  # rows are numbered from 0 after the header, as in `data validate`
+            title = f"row {i}" + (f" ({row['id']})" if pd.notna(row.get("id")) else "")
         t = Table(title=title)
         for c in ("property", "prediction", "interval (90 %)", "in domain"):
             t.add_column(c)
         if row["error"]:
-            if alloy is not None:  # the string path: a clear message and a non-zero exit
-                _fail(AlloyMLError(f"{title}: {row['error']}"))
-            err_console.print(f"[red]{title}: {row['error']}[/]")
+            err_console.print(f"{title}: {row['error']}", style="red", highlight=False)
             continue
         if not row.get("process_known", True):
             err_console.print(
@@ -252,10 +364,11 @@ def predict_cmd(
 def search_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name (params.yaml search.campaigns)")],
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", help="evaluations the study should hold")
+        int | None, typer.Option("--n-trials", min=1, help="evaluations the study should hold")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="candidates for the next experimental round")
+        int | None,
+        typer.Option("--batch-size", min=1, help="candidates for the next experimental round"),
     ] = None,
     storage: Annotated[
         str | None,
@@ -272,7 +385,7 @@ def search_cmd(
         bool, typer.Option("--resume", help="continue (or join as a worker) an existing study")
     ] = False,
     eval_batch: Annotated[
-        int | None, typer.Option("--eval-batch", help="trials asked and evaluated per round")
+        int | None, typer.Option("--eval-batch", min=1, help="trials asked and evaluated per round")
     ] = None,
     params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),
     models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
@@ -285,6 +398,7 @@ def search_cmd(
     from contextlib import nullcontext
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
 
     from alloyml.params import base_params, load_yaml
     from alloyml.search import get_campaign, run_campaign

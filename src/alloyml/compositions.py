@@ -22,6 +22,33 @@ from alloyml.schema import ELEMENTS
 _TOKEN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)?\s*([A-Z][a-z]?)\s*$")
 
 
+# An element symbol alone, or followed by a unit or bracket: 'Hf', 'Hf (wt%)', 'Hf wt.%', 'Hf_wt',
+# 'Hf[%]'. 'Rm (MPa)' and 'A (%)' do not match: Rm and A are not element symbols.
+_ELEMENT_HEADER = re.compile(r"^\s*([A-Z][a-z]?)\s*(?:$|[(\[%]|[\s_]+(?i:wt|at|mass|ppm|pct|%))")
+#: Highest atomic number read as an element in a header: up to plutonium, so that a column such
+#: as 'No' (No. = number) is not taken for nobelium.
+_MAX_HEADER_Z = 94
+
+
+def element_in_header(header: str) -> str | None:
+    """The element symbol a table header names (``'Hf (wt%)'`` -> ``'Hf'``), else ``None``.
+
+    Matches a chemical symbol (case as written) alone or followed by a unit or bracket; noble
+    gases and elements above plutonium are not read as alloy constituents.
+    """
+    m = _ELEMENT_HEADER.match(str(header))
+    if not m:
+        return None
+    sym = m.group(1)
+    try:
+        el = Element(sym)
+    except ValueError:
+        return None
+    if el.Z > _MAX_HEADER_Z or el.is_noble_gas:
+        return None
+    return sym
+
+
 @cache
 def atomic_mass(symbol: str) -> float:
     """Standard atomic mass of ``symbol`` in g/mol (pymatgen)."""
@@ -64,9 +91,16 @@ def parse_alloy(text: str, balance: str | None = None) -> dict[str, float]:
         >>> parse_alloy("Mg-14Li-1Al")
         {'Li': 14.0, 'Al': 1.0, 'Mg': 85.0}
     """
-    tokens = [t for t in re.split(r"[-\s]+", text.strip()) if t]
-    if not tokens:
+    if not text.strip():
         raise CompositionError("empty alloy string")
+    # One '-' (or whitespace) between parts: 'Al-5Zn--2Mg' or a dangling '-' is refused rather
+    # than read as +2 Mg, since a doubled dash is a typo or a minus sign.
+    tokens = re.split(r"\s*-\s*|\s+", text.strip())
+    if "" in tokens:
+        raise CompositionError(
+            f"empty part in alloy string {text!r} (doubled or dangling '-'): amounts are "
+            "positive wt %, written e.g. 'Al-5.6Zn-2.5Mg'"
+        )
     comp: dict[str, float] = {}
     base = balance
     for tok in tokens:

@@ -145,13 +145,17 @@ def mg_family(wt: Mapping[str, np.ndarray]) -> np.ndarray:
     labels = np.array(list(cand), dtype=object)
     M = np.column_stack(list(cand.values()))
     out = labels[M.argmax(axis=1)]
-    others = [e for e in wt if e not in ("Mg", "Li", *RARE_EARTHS, "Al", "Zn", "Ca", "Mn", "Sn", "Zr")]
+    others = [
+        e for e in wt if e not in ("Mg", "Li", *RARE_EARTHS, "Al", "Zn", "Ca", "Mn", "Sn", "Zr")
+    ]
     other_max = (
         np.column_stack([_col(wt, e, n) for e in others]).max(axis=1) if others else np.zeros(n)
     )
     out[other_max > M.max(axis=1)] = "Mg-other"
-    total = M.sum(axis=1) + _col(wt, "Li", n) + (
-        np.column_stack([_col(wt, e, n) for e in others]).sum(axis=1) if others else 0.0
+    total = (
+        M.sum(axis=1)
+        + _col(wt, "Li", n)
+        + (np.column_stack([_col(wt, e, n) for e in others]).sum(axis=1) if others else 0.0)
     )
     out[total < PURE_SOLUTE_MAX_WT] = "Mg-pure"
     out[_col(wt, "Li", n) >= MG_LI_MIN_WT] = "Mg-Li"

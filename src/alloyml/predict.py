@@ -6,8 +6,10 @@ missing elements 0), optional ``id``, ``temper`` (``T6``, ``T651``, ``T7351``, `
 …), ``route`` (``cast``, ``extruded``, ``rolled`` …) and canonical process columns (``age1_T_C``,
 ``age1_t_h`` …). Each row gets, per target ``t``, ``t_pred``, ``t_lo``, ``t_hi`` (the calibrated
 interval), ``t_in_domain``; ``in_domain`` is true when every target's model is in its domain.
-Rows that cannot be alloys (negative amounts, elements over 100 wt %, unknown route) get a message
-in ``error`` and no prediction; the other rows are still predicted.
+Rows that cannot be alloys (negative or non-finite amounts, elements over 100 wt %, a largest
+constituent other than the system's balance element, an element alloyml does not model, a process
+cell that is not a number, unknown route) get a message in ``error`` and no prediction; the other
+rows are still predicted.
 
 ``temper`` accepts every ANSI H35.1 / ASTM B296 designation and the free-text states scientists
 write ("as-cast", "cast + T6", "solution treated + peak aged", "heat treated", "RRA"), decoded
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from alloyml.bundle import Bundle, load_bundle
-from alloyml.compositions import parse_alloy
+from alloyml.compositions import element_in_header, parse_alloy
 from alloyml.errors import AlloyMLError
 from alloyml.process import decode_state, normalise_route
 from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, TARGETS
@@ -74,6 +76,28 @@ def load_bundles(models_dir: str | Path, system: str) -> dict[str, Bundle]:
     return bundles
 
 
+def foreign_base(comp: pd.DataFrame, base: str) -> pd.Series:
+    """Per row, the element that outweighs the balance element ``base`` (``""`` when none).
+
+    The rule shared by the string and table paths: an alloy of a system has that system's balance
+    element as its largest constituent (a tie is allowed).
+    """
+    others = comp.drop(columns=base).fillna(0.0)
+    top = others.idxmax(axis=1) if len(others.columns) else pd.Series("", index=comp.index)
+    outweighs = others.max(axis=1) > comp[base].fillna(0.0)
+    return top.where(outweighs, "").astype(object)
+
+
+def _numeric_column(values: pd.Series, name: str, errors: pd.Series) -> pd.Series:
+    """``values`` as floats; text and infinities add a row error naming the column."""
+    num = pd.to_numeric(values, errors="coerce")
+    for i in values.index[values.notna() & num.isna()]:
+        errors[i] += f"{name}: {str(values[i]).strip()!r} is not a number; "
+    inf = np.isinf(num.to_numpy(dtype=float))
+    errors[inf] += f"{name}: not a finite number; "
+    return num.where(~inf)
+
+
 def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
     """Turn a user table into canonical rows; returns (rows, per-row error text, unknown columns)."""
     base = BALANCE[system]
@@ -85,9 +109,21 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
             vals = pd.to_numeric(table[e], errors="coerce")
             bad = table[e].notna() & vals.isna()
             errors[bad] += f"{e}: not a number; "
-            rows[e] = vals.fillna(0.0)
+            inf = np.isinf(vals.to_numpy(dtype=float))
+            errors[inf] += f"{e}: not a finite number; "
+            rows[e] = vals.where(~inf).fillna(0.0)
         else:
             rows[e] = 0.0
+    for c in unknown:  # an element column alloyml cannot read must not vanish into the balance
+        sym = element_in_header(c)
+        if sym is None:
+            continue
+        vals = pd.to_numeric(table[c], errors="coerce")
+        given = table[c].notna() & (vals.isna() | (vals != 0))
+        if sym in ELEMENTS:
+            errors[given] += f"{c!r}: name the column {sym} (element columns are bare symbols); "
+        else:
+            errors[given] += f"{c}: element {sym} is not modelled by alloyml; "
     others = [e for e in ELEMENTS if e != base]
     total = rows[others].sum(axis=1)
     neg = (rows[list(ELEMENTS)] < 0).any(axis=1)
@@ -99,8 +135,14 @@ def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd
         off = (given > 0) & ((given + total - 100.0).abs() > 0.5)
         errors[off] += f"{base} + other elements differ from 100 wt% by more than 0.5; "
     rows[base] = 100.0 - total
+    wrong = foreign_base(rows[list(ELEMENTS)], base)
+    for i in wrong.index[(wrong != "") & ~over & ~neg]:
+        errors[i] += (
+            f"not a {system} alloy: its largest constituent is {wrong[i]}, not {base} "
+            "(use --system for its own system); "
+        )
     for c in PROCESS_NUMERIC:
-        rows[c] = pd.to_numeric(table[c], errors="coerce") if c in table else np.nan
+        rows[c] = _numeric_column(table[c], c, errors) if c in table else np.nan
     temper = (
         table["temper"].astype("string")
         if "temper" in table
@@ -189,9 +231,10 @@ def predict_string(
     """Predict one alloy written as a string, e.g. ``Mg-14Li-1Al``."""
     comp = parse_alloy(alloy)
     base = BALANCE[system]
-    if comp and max(comp, key=comp.get) != base:
+    wrong = foreign_base(pd.DataFrame([comp | {base: comp.get(base, 0.0)}]), base).iloc[0]
+    if wrong:
         raise AlloyMLError(
-            f"{alloy!r} is not a {system} alloy: its largest constituent is not {base}"
+            f"{alloy!r} is not a {system} alloy: its largest constituent is {wrong}, not {base}"
         )
     row = {k: v for k, v in comp.items() if k != base}
     for sym in row:

@@ -3,6 +3,12 @@
 The tracking URI comes from ``ALLOYML_TRACKING_URI`` (team mode: an MLflow server with a
 PostgreSQL backend), default ``sqlite:///mlflow.db`` with artefacts in ``./mlartifacts``. Nothing
 happens at import: a :class:`Tracker` is opened with :func:`open_tracker` inside a ``with``.
+
+MLflow stores artefact locations as absolute URIs. So that a project copied or moved elsewhere
+logs into (and reads from) its own ``mlartifacts/``, not the original's, the artefact root of a
+SQLite store is resolved against the database's folder each time the store is opened
+(:func:`relocate_artifacts`): locations under another folder's ``mlartifacts/`` (or ``mlruns/``)
+are rewritten to the same paths beside the database.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -24,8 +32,86 @@ URI_ENV = "ALLOYML_TRACKING_URI"
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 
+ARTIFACT_DIR = "mlartifacts"
+
+#: Columns of MLflow's SQL schema that hold artefact locations (those absent in a schema version
+#: are skipped).
+_LOCATION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+)
+
+
 def tracking_uri() -> str:
     return os.environ.get(URI_ENV) or DEFAULT_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (``None`` for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def relocate_artifacts(db: str | Path) -> int:
+    """Point a SQLite MLflow store at the artefact folder beside it; return the rows rewritten.
+
+    An experiment whose artefact location is ``file://<elsewhere>/mlartifacts`` (the store was
+    copied or moved from ``<elsewhere>``) gets ``<db folder>/mlartifacts`` instead, and so does
+    every run, logged model and model version under it; ``<elsewhere>/mlruns`` (MLflow's default
+    experiment) becomes ``<db folder>/mlruns``. A store already in place is left untouched.
+    """
+    db = Path(db)
+    if not db.is_file():
+        return 0
+    try:
+        return _relocate(db)
+    except sqlite3.Error as exc:  # a read-only or locked copy: runs still work, logged elsewhere
+        log.warning("could not point MLflow store %s at its own artefact folder: %s", db, exc)
+        return 0
+
+
+def _relocate(db: Path) -> int:
+    here = db.resolve().parent
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        tables = {
+            t: {r[1] for r in con.execute(f"pragma table_info({t})")}
+            for (t,) in con.execute("select name from sqlite_master where type = 'table'")
+        }
+        if "artifact_location" not in tables.get("experiments", set()):
+            return 0
+        moves: dict[str, str] = {}
+        for (loc,) in con.execute("select artifact_location from experiments"):
+            loc = (loc or "").rstrip("/")
+            if not loc.startswith("file://") or not loc.endswith("/" + ARTIFACT_DIR):
+                continue
+            old_dir = Path(unquote(urlparse(loc).path)).parent
+            if old_dir == here:
+                continue
+            moves[loc] = (here / ARTIFACT_DIR).as_uri()
+            moves[(old_dir / "mlruns").as_uri()] = (here / "mlruns").as_uri()
+            moves[str(old_dir / "mlruns")] = str(here / "mlruns")
+        changed = 0
+        with con:
+            for old, new in moves.items():
+                for table, col in _LOCATION_COLUMNS:
+                    if col not in tables.get(table, set()):
+                        continue
+                    cur = con.execute(
+                        f"update {table} set {col} = ? || substr({col}, ?) "
+                        f"where {col} = ? or substr({col}, 1, ?) = ?",
+                        (new, len(old) + 1, old, len(old) + 1, old + "/"),
+                    )
+                    changed += cur.rowcount
+        if changed:
+            log.info("MLflow store %s moved: %d artefact locations now under %s", db, changed, here)
+        return changed
+    finally:
+        con.close()
 
 
 def git_commit() -> str:
@@ -125,19 +211,23 @@ class Tracker:
 def open_tracker(experiment: str, uri: str | None = None) -> Iterator[Tracker]:
     """Configure mlflow for ``experiment`` and yield a :class:`Tracker`.
 
-    With the default SQLite store, artefacts go to ``./mlartifacts`` next to ``mlflow.db``.
+    With a SQLite store, artefacts go to ``mlartifacts/`` next to the database, also when the
+    project was copied from elsewhere (see :func:`relocate_artifacts`).
     """
     import mlflow
 
     uri = uri or tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None:
+        relocate_artifacts(db)
+        uri = f"sqlite:///{db.resolve()}"  # absolute: MLflow caches stores by URI, not by cwd
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
         location = None
-        if uri.startswith("sqlite:///"):
-            db = Path(uri.removeprefix("sqlite:///"))
-            location = (db.resolve().parent / "mlartifacts").as_uri()
+        if db is not None:
+            location = (db.resolve().parent / ARTIFACT_DIR).as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     try:

@@ -72,7 +72,9 @@ def process_keys(X: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarr
     key = np.zeros(len(X), dtype=np.int64)
     for cols in groups:
         block = X[:, list(cols)]
-        key = key * (len(cols) + 1) + np.where(block.max(axis=1) > 0, block.argmax(axis=1), len(cols))
+        key = key * (len(cols) + 1) + np.where(
+            block.max(axis=1) > 0, block.argmax(axis=1), len(cols)
+        )
     return key
 
 

@@ -164,10 +164,21 @@ class Workspace:
         """``$ALLOYML_TRACKING_URI``, else the project's ``mlflow.db`` (as the stages use it)."""
         return os.environ.get("ALLOYML_TRACKING_URI") or f"sqlite:///{self.path('mlflow.db')}"
 
+    def _open_store(self) -> str:
+        """The tracking URI, with a copied project's SQLite store pointed at its own artefacts."""
+        from alloyml.tracking import relocate_artifacts, sqlite_path
+
+        uri = self.tracking_uri
+        db = sqlite_path(uri)
+        if db is not None:
+            relocate_artifacts(db)
+        return uri
+
     def runs(self, experiment: str = "alloyml-train") -> pd.DataFrame:
         """MLflow runs of one experiment as a table (params, metrics, tags columns)."""
         import mlflow
 
+        self._open_store()
         client = mlflow.MlflowClient(self.tracking_uri)
         if client.get_experiment_by_name(experiment) is None:
             raise WorkspaceError(f"no MLflow experiment {experiment!r} at {self.tracking_uri}")
@@ -204,4 +215,4 @@ class Workspace:
         import mlflow
 
         return Path(mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=path, tracking_uri=self.tracking_uri))  # fmt: skip
+            run_id=run_id, artifact_path=path, tracking_uri=self._open_store()))  # fmt: skip

@@ -304,3 +304,118 @@ def test_bad_default_column(tmp_path):
     p = _write(tmp_path, "Zn,ys_mpa\n5.6,505\n")
     with pytest.raises(SourceError, match="'colour'"):
         adapt(_spec({"defaults": {"colour": "red"}}), [p])
+
+
+# --------------------------------------------------------------------------------------------
+# bad inputs found by probing (issue 13): each is refused with a message, never dropped silently
+# --------------------------------------------------------------------------------------------
+
+MAP = {"Zn (wt%)": "Zn", "Mg (wt%)": "Mg", "Rm (MPa)": "uts_mpa"}
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        ("Hf", "not modelled"),  # an element alloyml does not model, plain symbol
+        ("Hf (wt%)", "not modelled"),
+        ("Ni (wt%)", "'Ni (wt%)': Ni"),  # a modelled element the map forgot: says how to map it
+        ("Cu", "Cu: Cu"),
+    ],
+)
+def test_unmapped_element_column_is_refused_not_added_to_the_balance(tmp_path, header, fragment):
+    p = _write(tmp_path, f"Zn (wt%),Mg (wt%),{header},Rm (MPa)\n5.6,2.5,2.0,572\n")
+    with pytest.raises(SourceError) as exc:
+        adapt(_spec({"columns": MAP}), [p])
+    assert exc.value.column == header
+    assert fragment in str(exc.value)
+    assert "options.ignore" in str(exc.value)
+
+
+def test_element_like_header_without_map_is_refused(tmp_path):
+    """Without a map, 'Zn (wt%)' is not a canonical name: it must not vanish into the balance."""
+    p = _write(tmp_path, "Zn (wt%),Mg,uts_mpa\n5.6,2.5,572\n")
+    with pytest.raises(SourceError, match="Zn") as exc:
+        adapt(_spec({}), [p])
+    assert exc.value.column == "Zn (wt%)"
+
+
+def test_ignore_drops_an_element_column_on_purpose(tmp_path):
+    p = _write(tmp_path, "Zn (wt%),Mg (wt%),Hf,Rm (MPa),Rp0.2 note\n5.6,2.5,0,572,x\n")
+    res = adapt(_spec({"columns": MAP, "ignore": ["Hf"]}), [p])
+    assert res.rows.loc[0, "Al"] == pytest.approx(91.9)
+    assert res.notes["unmapped_columns"] == ["Hf", "Rp0.2 note"]
+    with pytest.raises(SourceError, match="'Hff'"):
+        adapt(_spec({"columns": MAP, "ignore": ["Hff"]}), [p])
+
+
+def test_non_element_headers_are_not_taken_for_elements(tmp_path):
+    p = _write(tmp_path, "Zn (wt%),Mg (wt%),Rm (MPa),A (%),No,Operator\n5.6,2.5,572,11,1,MK\n")
+    res = adapt(_spec({"columns": MAP}), [p])
+    assert res.notes["unmapped_columns"] == ["A (%)", "No", "Operator"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("t.xlsx", b"Zn,Mg,uts_mpa\n5.6,2.5,572\n", "rename it to .csv"),  # a CSV named .xlsx
+        ("t.xlsx", bytes(range(256)) * 8, "not an Excel workbook"),  # random bytes
+        ("t.xlsx", b"PK\x03\x04" + bytes(200), "damaged or incomplete Excel workbook"),
+        ("t.csv", bytes(range(256)) * 8, "not a text file"),
+        ("t.csv", b"PK\x03\x04" + bytes(200), "zip archive"),
+    ],
+)
+def test_unreadable_file_gives_a_clear_error(tmp_path, name, content, fragment):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(SourceError, match="lab_t") as exc:
+        adapt(_spec({}), [p])
+    assert fragment in str(exc.value)
+    assert name in str(exc.value)
+
+
+LATIN1 = "Sample,Zn,Mg,uts_mpa\nB3-01,5.6,2.5,572\nMüller-2,6.0,2.2,600\n"
+
+
+def test_latin1_file_error_says_where_and_how_to_fix(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_bytes(LATIN1.encode("latin-1"))
+    with pytest.raises(SourceError) as exc:
+        adapt(
+            _spec(
+                {"columns": {"Sample": "alloy_name", "Zn": "Zn", "Mg": "Mg", "uts_mpa": "uts_mpa"}}
+            ),
+            [p],
+        )
+    msg = str(exc.value)
+    assert "line 3" in msg and "0xfc" in msg
+    assert "UTF-8" in msg and "encoding: latin-1" in msg
+
+
+def test_encoding_option_reads_a_latin1_file(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_bytes(LATIN1.encode("latin-1"))
+    cols = {"Sample": "alloy_name", "Zn": "Zn", "Mg": "Mg", "uts_mpa": "uts_mpa"}
+    res = adapt(_spec({"columns": cols, "encoding": "latin-1"}), [p])
+    assert res.rows["alloy_name"].tolist() == ["B3-01", "Müller-2"]
+    with pytest.raises(SourceError, match="unknown encoding 'klingon'"):
+        adapt(_spec({"columns": cols, "encoding": "klingon"}), [p])
+
+
+def test_semicolon_file_with_decimal_commas_is_detected(tmp_path, inhouse):
+    """A European export: ';' between fields, ',' as the decimal mark."""
+    raw = pd.read_csv(CSV, dtype=object, keep_default_na=False)
+    p = tmp_path / "batch3.csv"
+    raw.replace(r"^(\d+)\.(\d+)$", r"\1,\2", regex=True).to_csv(p, sep=";", index=False)
+    assert ";" in p.read_text().splitlines()[0] and "5,6" in p.read_text()
+    res = adapt(_fixture_spec(), [p])
+    pd.testing.assert_frame_equal(res.rows, inhouse.rows)
+    assert res.rejects["reason"].tolist() == inhouse.rejects["reason"].tolist()
+
+
+def test_delimiter_option_wins(tmp_path):
+    p = _write(tmp_path, "Zn|Mg|uts_mpa\n5.6|2.5|572\n")
+    assert adapt(_spec({}), [p]).rows.loc[0, "Zn"] == pytest.approx(5.6)  # detected
+    with pytest.raises(SourceError, match="no property column"):
+        adapt(_spec({"delimiter": ","}), [p])  # forced: one column 'Zn|Mg|uts_mpa'
+    with pytest.raises(SourceError, match="one character"):
+        adapt(_spec({"delimiter": ";;"}), [p])

@@ -259,7 +259,9 @@ class Featurizer:
         values = self.transform(wt, proc, row_names=row_names)
         return pd.DataFrame(values, index=frame.index, columns=list(self.labels))
 
-    def _family_block(self, wt_norm: np.ndarray, active: np.ndarray, proc: np.ndarray) -> np.ndarray:
+    def _family_block(
+        self, wt_norm: np.ndarray, active: np.ndarray, proc: np.ndarray
+    ) -> np.ndarray:
         """One-hot alloy family (:mod:`alloyml.families`); the system is the base element's."""
         from alloyml import families
 
@@ -326,7 +328,9 @@ class Featurizer:
 
     def _with_state(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the v2 temper class and the decoded state columns (one decode per pair)."""
-        temper = frame["temper"] if "temper" in frame.columns else pd.Series(None, index=frame.index)
+        temper = (
+            frame["temper"] if "temper" in frame.columns else pd.Series(None, index=frame.index)
+        )
         tclass = (
             frame["temper_class"]
             if "temper_class" in frame.columns
@@ -343,7 +347,9 @@ class Featurizer:
         for k in set(keys):
             cache[k] = (process.state_class(*k), process.state_row(*k))
         out = frame.copy()
-        out["temper_class"] = pd.Series([cache[k][0] for k in keys], index=frame.index, dtype=object)
+        out["temper_class"] = pd.Series(
+            [cache[k][0] for k in keys], index=frame.index, dtype=object
+        )
         states = np.array([cache[k][1] for k in keys], dtype=float).reshape(
             len(keys), len(process.STATE_INPUT_COLUMNS)
         )

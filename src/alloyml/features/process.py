@@ -400,7 +400,9 @@ def process_features_v2(
     schedule_known = stage_known.any(axis=1)
     st = proc[:, nv1:].copy()
     names = list(STATE_INPUT_COLUMNS)
-    has = np.where(~np.isnan(proc[:, _STAGE_H]), proc[:, _STAGE_H] > 0, ~np.isnan(proc[:, _STAGE_T]))
+    has = np.where(
+        ~np.isnan(proc[:, _STAGE_H]), proc[:, _STAGE_H] > 0, ~np.isnan(proc[:, _STAGE_T])
+    )
     sol_sched = has[:, _SOL].any(axis=1)
     age_sched = has[:, _AGE].any(axis=1)
     any_sched = has.any(axis=1)

@@ -26,10 +26,14 @@ anything else               unreadable -> the row is rejected           (ValueEr
 
 from __future__ import annotations
 
+import codecs
+import csv
 import importlib
+import io
 import json
 import math
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +177,64 @@ class AdapterResult:
             )
 
 
+#: Delimiters tried, in order, when a CSV's header line does not split on commas.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def sniff_delimiter(text: str, n_lines: int = 50) -> str:
+    """The delimiter of a delimited text table (``,`` unless the lines say otherwise).
+
+    A delimiter fits when the header and the next ``n_lines`` non-blank lines all split (quotes
+    respected) into the same number of fields, more than one. The comma is kept whenever it
+    fits, so comma files read exactly as before; otherwise the first of ``;``, tab, ``|`` that
+    fits is used (European sheets: ``;`` with decimal commas, whose comma counts vary by row).
+    When none fits, the comma is returned and the caller's column checks report the problem.
+    """
+    lines = [ln for ln in text.splitlines()[: 4 * n_lines] if ln.strip()][: n_lines + 1]
+    if not lines:
+        return ","
+    for delim in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=delim)}
+        if len(counts) == 1 and counts.pop() > 1:
+            return delim
+    return ","
+
+
+def _decode(data: bytes, path: Path, source_id: str, encoding: str) -> str:
+    """``data`` as text, or a :class:`SourceError` that says where it fails and how to fix it."""
+    if data.startswith(_ZIP_MAGIC):
+        raise SourceError(
+            f"{path.name} is a zip archive (an Excel workbook?), not a text table: give it an "
+            ".xlsx name, or export the sheet as CSV",
+            source_id=source_id,
+        )
+    if b"\x00" in data[:8192]:
+        raise SourceError(
+            f"{path.name} is not a text file (it holds NUL bytes): export the sheet as CSV "
+            "(UTF-8) or save it as .xlsx",
+            source_id=source_id,
+        )
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise SourceError(
+            f"unknown encoding {encoding!r} in options.encoding (e.g. utf-8, latin-1, cp1252)",
+            source_id=source_id,
+        ) from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(
+            f"{path.name} is not {encoding} text: byte 0x{data[exc.start]:02x} on line {line} "
+            "cannot be decoded. Save the sheet as UTF-8 (Excel: 'CSV UTF-8'), or declare its "
+            "encoding in the source spec, e.g. options: {encoding: latin-1} (cp1252 for "
+            "Windows Excel exports)",
+            source_id=source_id,
+        ) from None
+
+
 def read_table(
     path: Path,
     source_id: str,
@@ -180,13 +242,22 @@ def read_table(
     sheet: str | int | None = None,
     header: int = 0,
     dtype: Any = object,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Excel sheet as raw objects, with clear errors.
 
     Header names lose BOMs and surrounding spaces; blank header cells become ``unnamed_<i>``.
-    The returned index is the 0-based data-row number in the file (use it as ``source_row``). Errors (as :class:`SourceError` naming the
-    source): missing or empty file, a sheet that does not exist (the message lists the sheets),
-    duplicate header names, no data rows.
+    The returned index is the 0-based data-row number in the file (use it as ``source_row``).
+
+    Text files (``.csv``, ``.tsv``, ``.txt``) are decoded with ``encoding`` (default UTF-8, a BOM
+    allowed); the delimiter is ``delimiter`` when given, a tab for ``.tsv``, else found by
+    :func:`sniff_delimiter` (comma, or ``;``/tab/``|`` when the comma does not fit).
+
+    Errors (as :class:`SourceError` naming the source): missing or empty file, a text file that
+    is not valid in its encoding (the message gives the line and the fix), binary data or a
+    zip archive under a text name, a ``.xlsx`` that is not a workbook, a sheet that does not
+    exist (the message lists the sheets), duplicate header names, no data rows.
     """
     path = Path(path)
     if not path.is_file():
@@ -196,6 +267,15 @@ def read_table(
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
+            with path.open("rb") as fh:
+                magic = fh.read(4)
+            if magic != _ZIP_MAGIC:
+                raise SourceError(
+                    f"{path.name} is not an Excel workbook (an .xlsx file is a zip archive and "
+                    "this one is not): if it is a CSV, rename it to .csv; otherwise re-save it "
+                    "from Excel as .xlsx",
+                    source_id=source_id,
+                )
             with pd.ExcelFile(path, engine="openpyxl") as book:
                 names = book.sheet_names
                 use = 0 if sheet is None else sheet
@@ -210,22 +290,30 @@ def read_table(
                     )
                 grid = book.parse(use, header=None, dtype=object)
         elif suffix in (".csv", ".tsv", ".txt"):
+            text = _decode(path.read_bytes(), path, source_id, encoding or "utf-8-sig")
+            if delimiter is None:
+                delimiter = "\t" if suffix == ".tsv" else sniff_delimiter(text)
             grid = pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
+                io.StringIO(text),
+                sep=delimiter,
                 header=None,
                 dtype=object,
-                encoding="utf-8-sig",
                 keep_default_na=False,
                 na_values=[""],
                 skip_blank_lines=False,
             )
+            del text
         else:
             raise SourceError(
                 f"unsupported file type {suffix!r} for {path.name}", source_id=source_id
             )
     except SourceError:
         raise
+    except zipfile.BadZipFile as exc:
+        raise SourceError(
+            f"{path.name} is a damaged or incomplete Excel workbook ({exc}): re-save it from Excel",
+            source_id=source_id,
+        ) from None
     except (ValueError, OSError, KeyError, pd.errors.ParserError) as exc:
         raise SourceError(f"cannot read {path.name}: {exc}", source_id=source_id) from None
     if len(grid) <= header:
@@ -320,7 +408,8 @@ def finish(
     rows["row_uid"] = [f"{spec.id}:{int(r)}" for r in rows["source_row"]]
     if "doi" not in rows and spec.doi:
         rows["doi"] = spec.doi
-    rows = conform(rows[[c for c in rows.columns if c in ADAPTER_COLUMNS]]).reset_index(drop=True)
+    # reset the index before conform: resetting its column-by-column result copies every block
+    rows = conform(rows[[c for c in rows.columns if c in ADAPTER_COLUMNS]].reset_index(drop=True))
     result = AdapterResult(rows=rows, rejects=rejects.frame(), rows_in=rows_in, notes=dict(notes))
     result.check_accounting()
     return result

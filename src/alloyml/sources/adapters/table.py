@@ -10,6 +10,9 @@ Use it for a lab's own CSV/Excel sheet by declaring, in ``sources.yaml`` (or in 
       options:
         sheet: Tensile          # Excel only; default: first sheet
         header: 0               # 0-based row of the column names
+        encoding: utf-8         # text files only; e.g. latin-1 or cp1252 for old Excel exports
+        delimiter: ";"          # text files only; default: detected (comma, ; tab or |)
+        ignore: [Hf (wt%)]      # element-like headers to drop on purpose (see below)
         basis: wt_pct           # wt_pct | mass_fraction | at_pct
         comp_basis: measured    # measured | nominal | spec_midpoint
         columns:                # sheet header -> canonical column (see alloyml.schema)
@@ -29,8 +32,14 @@ Decisions:
 
 - Without ``columns``, headers that are already canonical names or element symbols map to
   themselves; other headers are ignored and listed in the notes (``unmapped_columns``).
-- A header that names an element alloyml does not model (e.g. ``Hf``) is a hard error: dropping
-  an alloying element would silently change the balance.
+- A header that names an element (``Hf``, ``Hf (wt%)``, ``Ni wt%``; see
+  :func:`alloyml.compositions.element_in_header`) and is not mapped is a hard error naming the
+  column, with or without ``columns``: dropping an alloying element would silently add its
+  wt % to the balance element. Map it, or list it in ``ignore`` to drop it on purpose. An
+  element alloyml does not model (e.g. ``Hf``) cannot be mapped.
+- Text files are read as UTF-8 unless ``encoding`` says otherwise (a file that is not valid
+  UTF-8 is an error that names the line and this option); the delimiter is detected (comma
+  first; ``;`` for sheets with decimal commas) unless ``delimiter`` is given.
 - Numeric cells follow :func:`alloyml.sources.base.parse_cell` (``<0.05`` -> 0.025,
   ``0.1-0.3`` -> 0.2, ``0,25`` -> 0.25, ``—`` -> not reported, ``bal.``/``Rem`` only in the balance
   element's column); any other text rejects the row with reason ``non_numeric``.
@@ -56,7 +65,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core.periodic_table import Element
 
-from alloyml.compositions import at_to_wt
+from alloyml.compositions import at_to_wt, element_in_header
 from alloyml.errors import SourceError
 from alloyml.process import normalise_route, temper_class
 from alloyml.schema import (
@@ -91,18 +100,48 @@ def _is_element(name: str) -> bool:
     return True
 
 
+def _check_unmapped_elements(
+    headers: list[str], mapping: dict[str, str], ignore: list[str], spec: SourceSpec
+) -> None:
+    """Refuse a header that names an element but is neither mapped nor ignored on purpose."""
+    balance = BALANCE[spec.system]
+    for h in headers:
+        sym = element_in_header(h) if h not in mapping and h not in ignore else None
+        if sym is None:
+            continue
+        if sym not in ELEMENTS:
+            raise SourceError(
+                f"element {sym} is not modelled by alloyml (known: {', '.join(ELEMENTS)}); "
+                f"dropping the column would add its wt % to {balance}. Remove the rows that "
+                f"contain {sym}, or list {h!r} in options.ignore to drop it on purpose",
+                source_id=spec.id,
+                column=h,
+            )
+        hint = f"map it in options.columns ({h!r}: {sym})"
+        if h == sym:
+            hint = f"add it to options.columns ({h}: {sym})"
+        raise SourceError(
+            f"looks like the {sym} column but is not read: {hint}, or list it in options.ignore "
+            f"to drop it on purpose (its wt % then goes to {balance})",
+            source_id=spec.id,
+            column=h,
+        )
+
+
 def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], list[str]]:
     """Return ``({header: canonical}, unmapped_headers)``, validating the declared map."""
     declared = spec.options.get("columns")
+    ignore = spec.options.get("ignore") or []
+    if not isinstance(ignore, list) or not all(isinstance(h, str) for h in ignore):
+        raise SourceError("options.ignore must be a list of sheet headers", source_id=spec.id)
+    absent = [h for h in ignore if h not in headers]
+    if absent:
+        raise SourceError(
+            f"options.ignore names header(s) {absent} that are not in the sheet; found {headers}",
+            source_id=spec.id,
+        )
     if declared is None:
         mapping = {h: h for h in headers if h in _SETTABLE}
-        for h in headers:
-            if h not in mapping and _is_element(h):
-                raise SourceError(
-                    f"element column {h!r} is not modelled by alloyml (known: {', '.join(ELEMENTS)})",
-                    source_id=spec.id,
-                    column=h,
-                )
     else:
         if not isinstance(declared, dict):
             raise SourceError(
@@ -119,6 +158,7 @@ def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], li
                 )
                 raise SourceError(f"maps to {canon!r}, {hint}", source_id=spec.id, column=raw)
             mapping[raw] = canon
+    _check_unmapped_elements(headers, mapping, ignore, spec)
     targets = list(mapping.values())
     dup = sorted({c for c in targets if targets.count(c) > 1})
     if dup:
@@ -138,7 +178,21 @@ def column_map(headers: list[str], spec: SourceSpec) -> tuple[dict[str, str], li
 
 def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     opts = spec.options
-    raw = read_table(paths[0], spec.id, sheet=opts.get("sheet"), header=int(opts.get("header", 0)))
+    encoding, delimiter = opts.get("encoding"), opts.get("delimiter")
+    if encoding is not None and not isinstance(encoding, str):
+        raise SourceError("options.encoding must be a text encoding name", source_id=spec.id)
+    if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise SourceError(
+            f"options.delimiter must be one character, got {delimiter!r}", source_id=spec.id
+        )
+    raw = read_table(
+        paths[0],
+        spec.id,
+        sheet=opts.get("sheet"),
+        header=int(opts.get("header", 0)),
+        encoding=encoding,
+        delimiter=delimiter,
+    )
     mapping, unmapped = column_map(list(raw.columns), spec)
     balance = BALANCE[spec.system]
     rejects = RejectLog(spec.id)
@@ -152,6 +206,8 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     for h, c in mapping.items():
         if c in TEXT_COLUMNS:
             rows[c] = raw[h].map(lambda v: None if pd.isna(v) else str(v).strip() or None)
+    rows_in = len(raw)
+    del raw, values  # the raw grid is not needed any more: free it before the rows are built
     for c, v in (opts.get("defaults") or {}).items():
         if c not in _SETTABLE:
             raise SourceError(f"defaults: {c!r} is not a canonical column", source_id=spec.id)
@@ -204,4 +260,4 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     props = [t for t in TARGETS if t in rows]
     for sid in rows.index[rows[props].isna().all(axis=1)]:
         rejects.add(sid, "missing_all_targets", ",".join(props), "no property value in this row")
-    return finish(rows, spec, rejects, rows_in=len(raw), unmapped_columns=unmapped)
+    return finish(rows, spec, rejects, rows_in=rows_in, unmapped_columns=unmapped)
