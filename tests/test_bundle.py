@@ -152,3 +152,51 @@ def test_untrusted_types_in_skops_file_are_refused(tmp_path, data, func):
     assert any(func.__name__ in t for t in untrusted), untrusted
     with pytest.raises(AlloyMLError, match="trust"):
         load_bundle(out)
+
+
+def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
+    """A process_v2 model: the schedule imputer, the process-key support and q_out survive."""
+    import pandas as pd
+
+    from alloyml.features import featurize
+    from alloyml.models import make_model
+    from alloyml.uncertainty import ShiftCalibration
+
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "Al": 90.0 - rng.uniform(0, 2, n),
+            "Zn": 6.0 + rng.uniform(0, 2, n),
+            "Mg": 2.5 + rng.uniform(0, 0.5, n),
+            "Cu": 1.5,
+            "temper": np.where(np.arange(n) % 3 == 0, "T6", "T651"),
+            "sol1_T_C": np.where(np.arange(n) % 3 == 0, 475.0, np.nan),
+            "age1_T_C": np.where(np.arange(n) % 3 == 0, 120.0, np.nan),
+            "age1_t_h": np.where(np.arange(n) % 3 == 0, 24.0, np.nan),
+            "route": "rolled",
+        }
+    )
+    frame["Al"] = 100.0 - frame[["Zn", "Mg", "Cu"]].sum(axis=1)
+    F = featurize(frame, "alloy_v2")
+    names = list(F.columns)
+    X, y = F.to_numpy(), 500 + 20 * frame["Zn"].to_numpy() + rng.normal(0, 5, n)
+    est = make_model("et", 0, 1, names, n_estimators=10).fit(X, y)
+    groups = tuple(
+        tuple(j for j, f in enumerate(names) if f.startswith(p))
+        for p in ("family_", "proc_route_family_", "proc_temper_")
+    )
+    dm = Domain(k=5, level=0.95, support_groups=groups, min_support=5).fit(X)
+    dm.calibrate(dm.distance(X, exclude_self=True))
+    shift = ShiftCalibration(X[:40], y[:40] + 30.0, y[:40], np.zeros(40, bool))
+    iv = ConformalInterval(alpha=0.1).fit(X, y, y + rng.normal(0, 5, n), np.ones(n, bool), shift)
+    meta = {"target": "uts_mpa", "model": "et", "features": names, "alpha": 0.1, "n_rows": n}
+    save_bundle(Bundle(estimator=est, interval=iv, domain=dm, meta=meta), tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    a = Bundle(estimator=est, interval=iv, domain=dm, meta=meta).predict(X)
+    b = loaded.predict(X)
+    for key in ("pred", "lo", "hi", "domain_support", "in_domain"):
+        np.testing.assert_array_equal(a[key], b[key])
+    assert loaded.interval.q_out_ == iv.q_out_ > iv.q_
+    assert loaded.domain.support_groups == groups
+    np.testing.assert_array_equal(loaded.estimator.imputer_.medians_, est.imputer_.medians_)

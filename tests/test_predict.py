@@ -473,7 +473,7 @@ def test_predict_string_and_table_share_the_system_rule():
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("--temper", "Q9"), "temper not recognised"),
+        (("--temper", "Q9"), "not recognised"),
         (("--route", "teleported"), "unknown route 'teleported'"),
     ],
 )

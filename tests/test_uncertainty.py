@@ -140,3 +140,53 @@ def test_domain_ignores_columns_constant_up_to_rounding():
     # without a relative floor the 1e-9 shift would be ~10 standard deviations
     assert dom.distance(probe)[0] == pytest.approx(dom.distance(same)[0], abs=1e-6)
     assert dom.scale_[3] == 1.0 and np.all(dom.scale_[:3] != 1.0)
+
+
+# ---------------------------------------------------------------- shift: Mondrian and support
+
+
+def test_domain_support_flags_a_rare_process_key_even_when_close():
+    from alloyml.uncertainty import process_keys
+
+    rng = np.random.default_rng(0)
+    comp = rng.normal(size=(200, 3))
+    onehot = np.zeros((200, 2))
+    onehot[:198, 0] = 1.0  # 198 rows of state A, 2 of state B
+    onehot[198:, 1] = 1.0
+    X = np.hstack([comp, onehot])
+    dm = Domain(k=5, level=0.95, support_groups=((3, 4),), min_support=5).fit(X)
+    dm.calibrate(dm.distance(X, exclude_self=True))
+    probe = np.array([[0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    assert dm.support(probe).tolist() == [198, 2]
+    assert dm.in_domain(probe).tolist() == [True, False]
+    assert process_keys(probe, ((3, 4),)).tolist() == [0, 1]
+
+
+def test_mondrian_interval_widens_out_of_domain_and_covers_the_shifted_rows():
+    from alloyml.uncertainty import ShiftCalibration
+
+    rng = np.random.default_rng(1)
+    n = 400
+    X = rng.uniform(0, 1, size=(n, 2))
+    y = X[:, 0] + rng.normal(0, 0.1, n)
+    oof = X[:, 0]  # a perfect mean model: residuals are the in-domain noise
+    # shifted rows (another lab): an offset and 3x the noise; flagged out of domain
+    Xs = rng.uniform(0, 1, size=(300, 2))
+    ys = Xs[:, 0] + 0.2 + rng.normal(0, 0.3, 300)
+    shift = ShiftCalibration(Xs, ys, Xs[:, 0], np.zeros(300, bool))
+    iv = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, oof, np.ones(n, bool), shift)
+    assert iv.q_out_ > 2.5 * iv.q_
+    # fresh draws of both kinds: each category covers near 90 %
+    Xt = rng.uniform(0, 1, size=(2000, 2))
+    yin = Xt[:, 0] + rng.normal(0, 0.1, 2000)
+    yout = Xt[:, 0] + 0.2 + rng.normal(0, 0.3, 2000)
+    lo, hi = iv.predict_interval(Xt, Xt[:, 0], np.ones(2000, bool))
+    cov_in = np.mean((yin >= lo) & (yin <= hi))
+    lo, hi = iv.predict_interval(Xt, Xt[:, 0], np.zeros(2000, bool))
+    cov_out = np.mean((yout >= lo) & (yout <= hi))
+    assert 0.86 <= cov_in <= 0.94
+    assert 0.86 <= cov_out <= 0.94
+    # without the shift calibration the shifted rows would be badly under-covered
+    plain = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, oof)
+    lo, hi = plain.predict_interval(Xt, Xt[:, 0])
+    assert np.mean((yout >= lo) & (yout <= hi)) < 0.6

@@ -18,6 +18,7 @@ FROZEN = {
     "alloy_continuous_v1": (164, "a1526033278b3284"),
     "composition_v1": (186, "6e1032311a0fe5ee"),
     "magpie_v1": (132, "8fdff659a0533249"),
+    "alloy_v2": (308, "44b659cdfc048077"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,3 +169,65 @@ def test_outputs_finite_and_indicators_binary(numeric: np.ndarray, codes: list[f
             assert set(np.unique(X[:, j])) <= {0.0, 1.0}, label
     onehot = [j for j, lab in enumerate(LABELS) if lab.startswith("proc_route_")]
     assert (X[:, onehot].sum(axis=1) == 1).all()
+
+
+# ---------------------------------------------------------------- process_v2 (decoded state)
+
+
+def _v2_frame() -> pd.DataFrame:
+    """Four 7xxx rows: T6 by designation, T6 by schedule only, as-cast, unknown state."""
+    base = {"Al": 90.0, "Zn": 6.0, "Mg": 2.5, "Cu": 1.5}
+    rows = [
+        base | {"temper": "T651", "route": "rolled"},
+        base | {"sol1_T_C": 475.0, "sol1_t_h": 1.0, "age1_T_C": 120.0, "age1_t_h": 24.0,
+                "route": "extruded"},
+        base | {"temper": "as-cast", "route": "cast_die"},
+        base | {"temper": "no idea", "route": "rolled"},
+        base | {"temper": "heat treated", "route": "cast"},
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_process_v2_temper_and_schedule_rows_share_the_state():
+    from alloyml.features import featurize
+
+    F = featurize(_v2_frame(), "alloy_v2")
+    for col in ("proc_state_solution_treated", "proc_state_artificial_aged",
+                "proc_state_heat_treated", "proc_stages_implied"):  # fmt: skip
+        assert F[col].iloc[0] == F[col].iloc[1] == 1.0, col
+    assert F["proc_schedule_known"].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert F["proc_state_stretched"].iloc[0] == 1.0  # T651: stress relieved by stretching
+    # as-cast: known, nothing done after casting; route family cast
+    assert F["proc_state_known"].iloc[2] == 1.0
+    assert F["proc_state_heat_treated"].iloc[2] == 0.0
+    assert F["proc_route_family_cast"].iloc[2] == 1.0
+    # an undecodable state stays explicitly unknown
+    assert F["proc_state_known"].iloc[3] == 0.0
+    assert F["proc_state_solution_treated"].iloc[3] == -2.0
+    # "heat treated" with no detail: the HT pseudo-class, heat treated, detail unknown
+    assert F["proc_temper_HT"].iloc[4] == 1.0
+    assert F["proc_state_heat_treated"].iloc[4] == 1.0
+    assert F["proc_state_detail_known"].iloc[4] == 0.0
+    assert F["family_7xxx"].iloc[0] == 1.0
+
+
+def test_schedule_imputer_fills_temper_rows_from_scheduled_rows_of_their_class():
+    from alloyml.features import featurize
+    from alloyml.models import ScheduleImputer, make_model
+
+    frame = _v2_frame()
+    # the T651 row (class T6) gives no schedule; the scheduled row, written T6, teaches the class
+    frame.loc[1, "temper"] = "T6"
+    F = featurize(frame, "alloy_v2")
+    names = tuple(F.columns)
+    X = F.to_numpy()
+    imp = ScheduleImputer(names).fit(X)
+    Z = imp.transform(X)
+    j = names.index("proc_sol1_T_C")
+    k = names.index("proc_age1_t_h")
+    assert X[0, j] == 0.0 and Z[0, j] == 475.0 and Z[0, k] == 24.0
+    # rows not implying stages, or already scheduled, are untouched
+    np.testing.assert_array_equal(Z[1:], X[1:])
+    model = make_model("ridge", 0, 1, names)
+    assert type(model).__name__ == "ImputedRegressor"
+    assert type(make_model("ridge", 0, 1, names[:10])).__name__ != "ImputedRegressor"
