@@ -3,7 +3,8 @@
 Reads params `base.seed` and `search.campaigns.<campaign>`; the champion models under
 `--models-dir/<system>/`, the processed and features tables of the campaign's system. Writes
 `--output` (candidates.csv/.md, pareto.csv, history/pareto PNGs, summary.json and the study's
-journal file) and `--metrics` (the summary, for `dvc metrics`). Logs one run to the MLflow
+journal file), `--metrics` (the run summary with the best candidate's prediction and interval)
+and `--headline` (its few headline numbers: the DVC metrics). Logs one run to the MLflow
 experiment `alloyml-search` (URI from $ALLOYML_TRACKING_URI, default sqlite:///mlflow.db).
 
 The study always lives in the output directory's journal here (DVC removes the outputs before
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--campaign", required=True)
     ap.add_argument("--output", required=True, help="reports/candidates/<campaign>")
     ap.add_argument("--metrics", required=True, help="reports/metrics/search_<campaign>.json")
-    ap.add_argument("--headline", required=True, help="reports/headline/search_<campaign>.json")
+    ap.add_argument("--headline", help="reports/headline/search_<campaign>.json (DVC metrics)")
     ap.add_argument("--models-dir", default="models")
     ap.add_argument("--processed-dir", default="data/processed")
     ap.add_argument("--features-dir", default="data/features")
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         result.candidates.to_dict("records"), [o.quantity for o in campaign.objectives]
     )
     metrics.write_text(json.dumps(doc_out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    write_headline(args.headline, search_headline(doc_out))
+    if args.headline:
+        write_headline(args.headline, search_headline(doc_out))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models-dir", required=True)
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--plots-dir", required=True)
-    ap.add_argument("--headline", required=True, help="reports/headline/train_<system>.json")
+    ap.add_argument("--headline", help="reports/headline/train_<system>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--no-tracking", action="store_true")
     args = ap.parse_args(argv)
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(
         json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8"
     )
-    write_headline(args.headline, train_headline(json.loads(out.read_text(encoding="utf-8"))))
+    if args.headline:
+        write_headline(args.headline, train_headline(json.loads(out.read_text(encoding="utf-8"))))
 
 
 if __name__ == "__main__":
