@@ -10,10 +10,13 @@ and a screenshot.
 What a scientist sees first is checked first. The train stage tags the experiment as model
 training (``mlflow.experimentKind``), writes its description as a table of the current champions
 and their headline metrics, and stores a view of the runs page listing those champions with
-their metric columns (see :mod:`alloyml.tracking`). So: the default runs page shows the
-description with every current champion's numbers; the link at its top opens the runs page in
-MLflow's model-training mode, listing exactly the current champion runs with system, target,
-model and the headline metric columns filled with the logged values.
+their metric columns (see :mod:`alloyml.tracking`). So: the default runs page carries the
+description (folded to its first line, a link to the champions view; its chevron unfolds the table
+of every current champion's numbers); that link opens the runs page in MLflow's model-training
+mode, listing exactly the current champion runs with system, target, model and the headline
+metric columns filled with the logged values. MLflow 3.17 chooses GenAI or model-training mode
+from its sidebar switch (remembered per browser), not from the experiment tag, so the link
+carries the mode; the tag is checked through the API.
 
 The runs table is an ag-grid: every row carries ``row-id=<run id>`` and every cell
 ``col-id=<column key>`` (``attributes.`Run Name```, ``metrics.`r2```), so rows are matched to runs
@@ -386,7 +389,8 @@ def check_first_view(
     assert exp.tags.get(EXPERIMENT_KIND_TAG) == MODEL_TRAINING, exp.tags
 
     # 1. The runs page as opened from the experiment list: above the table, the description
-    #    names every current champion with its headline numbers (3 significant digits).
+    #    (first line shown, the rest one chevron away) names every current champion with its
+    #    headline numbers (3 significant digits).
     dom = render(chromium, f"{base_url}/#/experiments/{exp_id}/runs", shots / "first", 1000)
     text = page_text(dom)
     assert "Current champions" in text, text[:1500]
