@@ -7,7 +7,8 @@ happens at import: a :class:`Tracker` is opened with :func:`open_tracker` inside
 What a scientist sees first in ``mlflow ui`` is set up here too:
 
 * every alloyml experiment is tagged ``mlflow.experimentKind = custom_model_development`` (MLflow
-  3's marker for "Machine learning"/model training, as opposed to GenAI apps);
+  3's marker for "Machine learning"/model training, as opposed to GenAI apps; the 3.17 UI takes
+  its mode from its sidebar switch instead, hence the mode in :func:`champions_view_url`);
 * :meth:`Tracker.log_champion` marks the champion run of a (system, target) as the current one,
   copies its headline numbers onto the parent run (``<target>/grouped_r2`` …), writes the
   experiment's description (shown above the runs table) as a table of the current champions and
