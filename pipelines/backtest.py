@@ -1,8 +1,8 @@
 """DVC stage `backtest@<dataset>`: simulated discovery campaign against random selection.
 
 Reads params `base.seed`, `featurize.preset`, `backtest.*`; the dataset (pool rows, target) is
-`backtest.datasets.<dataset>`. Writes reports/backtest/<dataset>.json (metrics and curves) and
-reports/backtest/<dataset>.png. Definitions: :mod:`alloyml.backtest`.
+`backtest.datasets.<dataset>`. Writes reports/backtest/<dataset>.json (details and curves),
+reports/backtest/<dataset>.png and `--headline` (the acceleration factors: the DVC metrics). Definitions: :mod:`alloyml.backtest`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from alloyml.backtest import backtest_params, build_pool, plot_backtest, run_bac
 from alloyml.cli_support import run_stage
 from alloyml.errors import ConfigError
 from alloyml.features import feature_labels
+from alloyml.headline import backtest_headline, write_headline
 from alloyml.params import featurize_preset, load_yaml
 
 log = logging.getLogger("alloyml.backtest")
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--processed", required=True, help="data/processed/<system>.parquet")
     ap.add_argument("--features", required=True, help="data/features/<system>.parquet")
     ap.add_argument("--output-dir", default="reports/backtest")
+    ap.add_argument("--headline", help="reports/headline/backtest_<dataset>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     doc = load_yaml(args.params)
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(report, indent=1, sort_keys=False) + "\n", encoding="utf-8"
     )
     plot_backtest(report, out / f"{spec.name}.png")
+    if args.headline:
+        write_headline(args.headline, backtest_headline(report))
     log.info(
         "%s: acceleration factor (%s, mean vs random) top-1 %% %.2f, top-5 %% %.2f in %.0f s",
         spec.name, cfg.primary, report["acceleration_factor_top1"],

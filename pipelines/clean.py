@@ -1,7 +1,8 @@
 """DVC stage `clean@<system>`: harmonise the interim tables of one system.
 
 Reads params `clean.*` and `ingest.sources`; writes data/processed/<system>.parquet and
-.rejects.csv, reports/data/<system>.json (metrics) and the data card reports/data/<system>.md.
+.rejects.csv, reports/data/<system>.json (accounting details) and the data card
+reports/data/<system>.md; `--headline` (rows in / kept / rejected: the DVC metrics).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from alloyml.clean import clean_system
 from alloyml.cli_support import run_stage
 from alloyml.datacard import write_card
+from alloyml.headline import clean_headline, write_headline
 from alloyml.ingest import read_interim
 from alloyml.params import clean_params, ingest_params, load_yaml
 
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interim-dir", required=True)
     ap.add_argument("--out", required=True, help="processed parquet path")
     ap.add_argument("--report-dir", required=True)
+    ap.add_argument("--headline", help="reports/headline/clean_<system>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     doc = load_yaml(args.params)
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(result.report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     write_card(result.table, result.report, args.system, rep_dir)
+    if args.headline:
+        write_headline(args.headline, clean_headline(result.report))
     logging.getLogger("alloyml.clean").info("%s: %s", args.system, result.report["totals"])
 
 

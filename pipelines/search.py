@@ -3,7 +3,8 @@
 Reads params `base.seed` and `search.campaigns.<campaign>`; the champion models under
 `--models-dir/<system>/`, the processed and features tables of the campaign's system. Writes
 `--output` (candidates.csv/.md, pareto.csv, history/pareto PNGs, summary.json and the study's
-journal file) and `--metrics` (the summary, for `dvc metrics`). Logs one run to the MLflow
+journal file), `--metrics` (the run summary with the best candidate's prediction and interval)
+and `--headline` (its few headline numbers: the DVC metrics). Logs one run to the MLflow
 experiment `alloyml-search` (URI from $ALLOYML_TRACKING_URI, default sqlite:///mlflow.db).
 
 The study always lives in the output directory's journal here (DVC removes the outputs before
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 from alloyml.cli_support import run_stage
+from alloyml.headline import best_candidate, search_headline, write_headline
 from alloyml.params import base_params, load_yaml
 from alloyml.search import get_campaign, run_campaign
 from alloyml.search.storage import STORAGE_ENV
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--campaign", required=True)
     ap.add_argument("--output", required=True, help="reports/candidates/<campaign>")
     ap.add_argument("--metrics", required=True, help="reports/metrics/search_<campaign>.json")
+    ap.add_argument("--headline", help="reports/headline/search_<campaign>.json (DVC metrics)")
     ap.add_argument("--models-dir", default="models")
     ap.add_argument("--processed-dir", default="data/processed")
     ap.add_argument("--features-dir", default="data/features")
@@ -67,7 +70,12 @@ def main(argv: list[str] | None = None) -> None:
             "reference_best", "evals_per_s", "seconds", "n_candidates",
             "n_candidates_extrapolating", "n_candidates_in_domain")  # fmt: skip
     doc_out = {k: result.summary[k] for k in keep}
+    doc_out["best_candidate"] = best_candidate(
+        result.candidates.to_dict("records"), [o.quantity for o in campaign.objectives]
+    )
     metrics.write_text(json.dumps(doc_out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if args.headline:
+        write_headline(args.headline, search_headline(doc_out))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from alloyml.cli_support import run_stage
+from alloyml.headline import train_headline, write_headline
 from alloyml.params import featurize_preset, load_yaml, train_params
 from alloyml.tracking import file_digest, git_commit, open_tracker
 from alloyml.train import train_system
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models-dir", required=True)
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--plots-dir", required=True)
+    ap.add_argument("--headline", help="reports/headline/train_<system>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--no-tracking", action="store_true")
     args = ap.parse_args(argv)
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(
         json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8"
     )
+    if args.headline:
+        write_headline(args.headline, train_headline(json.loads(out.read_text(encoding="utf-8"))))
 
 
 if __name__ == "__main__":

@@ -250,6 +250,7 @@ def real_clean(tmp_path_factory, repo, mirror):
                         "--system", system, "--interim-dir", str(base / "interim" / system),
                         "--out", str(base / run / "processed" / f"{system}.parquet"),
                         "--report-dir", str(base / run / "reports"), "--params", params,
+                        "--headline", str(base / run / "headline" / f"clean_{system}.json"),
                     ]
                 )  # fmt: skip
             out[run] = base / run
@@ -269,6 +270,8 @@ def test_real_clean_accounts_for_every_row(real_clean):
         assert len(table) == rep["totals"]["kept"]
         assert (base / "reports" / f"{system}.md").is_file()
         assert (base / "reports" / f"{system}_coverage.png").stat().st_size > 1000
+        head = json.loads((base / "headline" / f"clean_{system}.json").read_text())
+        assert head == {k: rep["totals"][k] for k in ("rows_in", "kept", "rejected")}
     al = json.loads((base / "reports" / "al.json").read_text())["sources"]
     assert al["anu_al_1154"]["rows_in"] == 1154
     assert al["park_7xxx"]["rejected_by_reason"] == {"normalisation_row": 2}

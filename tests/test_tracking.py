@@ -326,3 +326,71 @@ def test_relocation_of_a_read_only_copy_warns(tmp_path, caplog, monkeypatch):
     with caplog.at_level("WARNING", logger="alloyml.tracking"):
         assert tracking.relocate_artifacts(db) == 0
     assert "could not point MLflow store" in caplog.text and "readonly" in caplog.text
+
+
+def test_experiment_opens_as_model_training(trained):
+    from alloyml.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING
+
+    exp = trained["client"].get_experiment_by_name(EXPERIMENT)
+    assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING == "custom_model_development"
+
+
+def test_champion_headline_on_parent_and_in_description(trained):
+    import json
+
+    from alloyml.headline import target_headline
+    from alloyml.tracking import CHAMPIONS_VIEW, SHARED_VIEW_PREFIX, champions_view_url
+
+    client = trained["client"]
+    champ = _children(trained)["uts_mpa/champion"]
+    assert champ.data.tags["current"] == "true"
+    assert not any(r.data.tags.get("current") for n, r in _children(trained).items() if "/" in n
+                   and not n.endswith("/champion"))  # fmt: skip
+    head = target_headline(trained["doc"]["uts_mpa"])
+    assert set(head) >= {"grouped_r2", "mae", "coverage"}
+    parent = client.get_run(trained["parent_id"]).data.metrics
+    assert {k: parent[f"uts_mpa/{k}"] for k in head} == pytest.approx(head)
+    assert champ.data.metrics["grouped_r2"] == pytest.approx(head["grouped_r2"])
+
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    text = exp.tags["mlflow.note.content"]
+    assert champions_view_url(exp.experiment_id) in text
+    row = f"| al | uts_mpa | {champ.data.tags['model']} | {head['grouped_r2']:.3g} |"
+    assert row in text, text
+    assert "hardness_hv" not in text  # skipped target: no champion
+    view = json.loads(exp.tags[SHARED_VIEW_PREFIX + CHAMPIONS_VIEW])
+    assert view["searchFilter"] == "tags.current = 'true'"
+    assert "metrics.`grouped_coverage`" in view["selectedColumns"]
+    assert view["orderByKey"].startswith("metrics.")  # flat list, not folded under parents
+    found = client.search_runs([exp.experiment_id], filter_string=view["searchFilter"])
+    assert [r.info.run_id for r in found] == [champ.info.run_id]
+
+
+def test_newer_champion_supersedes_older(tmp_path):
+    """Two trainings of the same targets: only the newer champions are current and listed."""
+    import mlflow
+
+    from alloyml.tracking import CHAMPION_METRICS, open_tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ids = []
+    for r2 in (0.5, 0.75):
+        with open_tracker(EXPERIMENT, uri=uri) as tracker:
+            for system in ("al", "mg"):
+                with tracker.run(f"train-{system}", tags={"system": system}):
+                    tags = {"system": system, "target": "ys_mpa", "model": "et"}
+                    with tracker.run("ys_mpa/champion", tags=tags, nested=True) as run:
+                        tracker.log_metrics({"grouped_r2": r2, "loso_r2": r2 / 2}, prefix="")
+                        tracker.log_champion(system, "ys_mpa", {"grouped_r2": r2, "mae": 9.0})
+                        ids.append((system, r2, run.info.run_id))
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    current = {(sy, r2): client.get_run(i).data.tags["current"] for sy, r2, i in ids}
+    assert current == {("al", 0.5): "false", ("mg", 0.5): "false",
+                       ("al", 0.75): "true", ("mg", 0.75): "true"}  # fmt: skip
+    text = exp.tags["mlflow.note.content"]
+    lines = [ln for ln in text.splitlines() if ln.startswith("| al") or ln.startswith("| mg")]
+    assert lines == ["| al | ys_mpa | et | 0.75 | 0.375 |", "| mg | ys_mpa | et | 0.75 | 0.375 |"]
+    header = next(ln for ln in text.splitlines() if ln.startswith("| system"))
+    labels = dict(CHAMPION_METRICS)
+    assert header == f"| system | target | model | {labels['grouped_r2']} | {labels['loso_r2']} |"

@@ -9,11 +9,23 @@ logs into (and reads from) its own ``mlartifacts/``, not the original's, the art
 SQLite store is resolved against the database's folder each time the store is opened
 (:func:`relocate_artifacts`): locations under another folder's ``mlartifacts/`` (or ``mlruns/``)
 are rewritten to the same paths beside the database.
+
+What a scientist sees first in ``mlflow ui`` is set up here too:
+
+* every alloyml experiment is tagged ``mlflow.experimentKind = custom_model_development`` (MLflow
+  3's marker for "Machine learning"/model training, as opposed to GenAI apps; the 3.17 UI takes
+  its mode from its sidebar switch instead, hence the mode in :func:`champions_view_url`);
+* :meth:`Tracker.log_champion` marks the champion run of a (system, target) as the current one,
+  copies its headline numbers onto the parent run (``<target>/grouped_r2`` …), writes the
+  experiment's description (shown above the runs table) as a table of the current champions and
+  their headline numbers, and stores a view of the runs page listing only those champions with
+  their metric columns (:data:`CHAMPIONS_VIEW`, opened by :func:`champions_view_url`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -30,6 +42,35 @@ log = logging.getLogger(__name__)
 
 URI_ENV = "ALLOYML_TRACKING_URI"
 DEFAULT_URI = "sqlite:///mlflow.db"
+
+#: Experiment tag MLflow 3 reads for the kind of an experiment, and its value for model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+#: Experiment tag holding the experiment's description (Markdown, shown above the runs table).
+DESCRIPTION_TAG = "mlflow.note.content"
+#: Share key of the stored runs-page view listing the current champions
+#: (experiment tag ``mlflow.sharedViewState.<key>``, the format of the UI's "share view").
+CHAMPIONS_VIEW = "champions"
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+#: Run tag marking the current champion of a (system, target): "true", "false" once superseded.
+CURRENT_TAG = "current"
+#: Headline metrics of a champion run (names as logged on it: ``<protocol>_<metric>``), in the
+#: order of the champions table; a run shows those it has.
+CHAMPION_METRICS: tuple[tuple[str, str], ...] = (
+    ("grouped_r2", "R² grouped"),
+    ("loso_r2", "R² LOSO"),
+    ("family_r2", "R² family"),
+    ("grouped_mae", "MAE grouped"),
+    ("grouped_coverage", "coverage grouped"),
+)
+#: Headline key (:func:`alloyml.headline.target_headline`) -> metric of the champion run.
+HEADLINE_TO_RUN_METRIC = {
+    "grouped_r2": "grouped_r2",
+    "loso_r2": "loso_r2",
+    "family_r2": "family_r2",
+    "mae": "grouped_mae",
+    "coverage": "grouped_coverage",
+}
 
 
 ARTIFACT_DIR = "mlartifacts"
@@ -132,6 +173,67 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def champions_view_url(experiment_id: str, base_url: str = "") -> str:
+    """Link to the runs page showing the current champions with their metric columns.
+
+    ``workflowType=machine_learning`` opens MLflow 3.17+ in its model-training mode whatever the
+    browser last chose (those versions pick the mode from the sidebar switch, not from the
+    experiment tag); ``viewStateShareKey`` loads the stored :data:`CHAMPIONS_VIEW`.
+    """
+    return (
+        f"{base_url}#/experiments/{experiment_id}/runs"
+        f"?workflowType=machine_learning&viewStateShareKey={CHAMPIONS_VIEW}"
+    )
+
+
+def champions_view_state() -> dict[str, Any]:
+    """The stored runs-page view: current champion runs with their headline metric columns."""
+    columns = ["tags.`system`", "tags.`target`", "tags.`model`"]
+    columns += [f"metrics.`{key}`" for key, _ in CHAMPION_METRICS]
+    return {
+        "searchFilter": f"tags.{CURRENT_TAG} = 'true'",
+        # sorted by a metric, the runs page lists the nested champion runs flat, not under
+        # their (collapsed) parents as it does when sorted by start time
+        "orderByKey": f"metrics.`{CHAMPION_METRICS[0][0]}`",
+        "orderByAsc": False,
+        "selectedColumns": columns,
+        "columnOrder": columns,  # which champion first, then its numbers
+        # narrow enough for the whole row to fit beside the run name on a laptop screen (px)
+        "columnWidths": {
+            c: {"tags.`target`": 104}.get(c, 64 if c.startswith("tags") else 96) for c in columns
+        },
+    }
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def champions_description(experiment_id: str, champions: list[dict[str, Any]]) -> str:
+    """Markdown description of the experiment: one row per current champion.
+
+    ``champions``: dicts with ``system``, ``target``, ``model`` and ``metrics`` (run metrics by
+    name). R² and coverage are fractions; MAE is in the target's units (MPa, %, HV).
+    """
+    present = [
+        (k, label) for k, label in CHAMPION_METRICS if any(k in c["metrics"] for c in champions)
+    ]
+    lines = [
+        f"[**Current champions and their metrics**]({champions_view_url(experiment_id)}): "
+        "cross-validated R² grouped by composition and leave-one-source-out (LOSO), MAE in "
+        "the target's units, coverage = observed fraction inside the interval.",
+        "",
+        "| system | target | model | " + " | ".join(label for _, label in present) + " |",
+        "|---|---|---|" + "---|" * len(present),
+    ]
+    for c in sorted(champions, key=lambda c: (c["system"], c["target"])):
+        cells = [_cell(c["metrics"].get(k)) for k, _ in present]
+        lines.append(
+            f"| {c['system']} | {c['target']} | {c['model']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for k, v in metrics.items():
@@ -172,6 +274,54 @@ class Tracker:
     ) -> None:
         ds = self.mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
         self.mlflow.log_input(ds, context=context)
+
+    def log_champion(self, system: str, target: str, headline: dict[str, float]) -> None:
+        """Publish the active run as the current champion of (``system``, ``target``).
+
+        Call inside the champion's run. ``headline``: :func:`alloyml.headline.target_headline`
+        of the target. Tags the run ``current=true`` (older champions of the same system and
+        target: ``false``), logs ``<target>/<key>`` for each headline number on the parent run
+        (the row a scientist sees unexpanded), and rewrites the experiment's description and
+        champions view from the current champions.
+        """
+        mlflow = self.mlflow
+        run = mlflow.active_run()
+        if run is None:
+            raise RuntimeError("log_champion needs the champion's run to be active")
+        client = mlflow.MlflowClient()
+        exp_id = run.info.experiment_id
+        older = client.search_runs(
+            [exp_id],
+            filter_string=(
+                f"tags.{CURRENT_TAG} = 'true' and tags.system = '{system}' "
+                f"and tags.target = '{target}'"
+            ),
+        )
+        for r in older:
+            if r.info.run_id != run.info.run_id:
+                client.set_tag(r.info.run_id, CURRENT_TAG, "false")
+        mlflow.set_tag(CURRENT_TAG, "true")
+        parent = client.get_run(run.info.run_id).data.tags.get("mlflow.parentRunId")
+        if parent:
+            from mlflow.entities import Metric
+
+            stamp = int(run.info.start_time or 0)
+            metrics = [Metric(f"{target}/{k}", v, stamp, 0) for k, v in _finite(headline).items()]
+            client.log_batch(parent, metrics=metrics)
+        current = client.search_runs([exp_id], filter_string=f"tags.{CURRENT_TAG} = 'true'")
+        champions = [
+            {
+                "system": r.data.tags.get("system", "?"),
+                "target": r.data.tags.get("target", "?"),
+                "model": r.data.tags.get("model", "?"),
+                "metrics": dict(r.data.metrics),
+            }
+            for r in current
+        ]
+        client.set_experiment_tag(exp_id, DESCRIPTION_TAG, champions_description(exp_id, champions))
+        client.set_experiment_tag(
+            exp_id, SHARED_VIEW_PREFIX + CHAMPIONS_VIEW, json.dumps(champions_view_state())
+        )
 
     def log_bundle_model(
         self,
@@ -228,7 +378,15 @@ def open_tracker(experiment: str, uri: str | None = None) -> Iterator[Tracker]:
         location = None
         if db is not None:
             location = (db.resolve().parent / ARTIFACT_DIR).as_uri()
-        mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.create_experiment(
+            experiment,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING},
+        )
+    elif exp.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:  # created before the tag existed
+        mlflow.MlflowClient().set_experiment_tag(
+            exp.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING
+        )
     mlflow.set_experiment(experiment)
     try:
         yield Tracker(mlflow, experiment)

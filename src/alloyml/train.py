@@ -34,6 +34,7 @@ import optuna
 from sklearn.inspection import permutation_importance
 
 from alloyml.bundle import Bundle
+from alloyml.headline import target_headline
 from alloyml.models import SEARCH_SPACES, make_model, suggest
 from alloyml.uncertainty import ConformalInterval, Domain, ShiftCalibration
 from alloyml.validation import (
@@ -613,3 +614,5 @@ def _log_target(
         for p in pngs:
             tracker.log_artifact(p, "plots")
         tracker.log_bundle_model(bdir, sub, f"alloyml-{system}-{target}", _pip_requirements())
+        protocols = {k: v.metrics for k, v in res.protocols.items()}
+        tracker.log_champion(system, target, target_headline({"protocols": protocols}))

@@ -7,11 +7,22 @@ against (a copy of) the tracking database the ``workspace`` fixture filled, load
 headless Chromium (Debian's ``chromium``; ``run.sh test`` installs it), and reads the rendered DOM
 and a screenshot.
 
+What a scientist sees first is checked first. The train stage tags the experiment as model
+training (``mlflow.experimentKind``), writes its description as a table of the current champions
+and their headline metrics, and stores a view of the runs page listing those champions with
+their metric columns (see :mod:`alloyml.tracking`). So: the default runs page carries the
+description (folded to its first line, a link to the champions view; its chevron unfolds the table
+of every current champion's numbers); that link opens the runs page in MLflow's model-training
+mode, listing exactly the current champion runs with system, target, model and the headline
+metric columns filled with the logged values. MLflow 3.17 chooses GenAI or model-training mode
+from its sidebar switch (remembered per browser), not from the experiment tag, so the link
+carries the mode; the tag is checked through the API.
+
 The runs table is an ag-grid: every row carries ``row-id=<run id>`` and every cell
 ``col-id=<column key>`` (``attributes.`Run Name```, ``metrics.`r2```), so rows are matched to runs
 by id, not by (duplicated) run names. By default the table shows no metric columns and folds the
-nested per-model runs under their parent, so the metrics are checked on a *shared view* of the
-same runs page: MLflow's "share view" stores the view as the experiment tag
+nested per-model runs under their parent, so every run's metrics are checked on a *shared view*
+of the same runs page: MLflow's "share view" stores the view as the experiment tag
 ``mlflow.sharedViewState.<key>`` and opens it as ``#/experiments/<id>/runs?viewStateShareKey=<key>``.
 The test writes such a tag (into its own copy of the database) selecting a few metric columns and
 sorting by a metric, which also lists the nested runs flat.
@@ -319,6 +330,103 @@ def check_screenshot(png: Path, height: int) -> None:
     assert colours > 50, f"{png} has only {colours} colours: a blank page?"
 
 
+def links(dom: str) -> list[tuple[str, str]]:
+    """``(href, text)`` of every ``<a>`` of a DOM dump."""
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.found: list[tuple[str, str]] = []
+            self._href: str | None = None
+            self._text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self._href = dict(attrs).get("href") or ""
+                self._text = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "a" and self._href is not None:
+                self.found.append((self._href, " ".join("".join(self._text).split())))
+                self._href = None
+
+        def handle_data(self, data: str) -> None:
+            if self._href is not None:
+                self._text.append(data)
+
+    parser = Links()
+    parser.feed(dom)
+    return parser.found
+
+
+def current_champions(runs: list) -> list:
+    """The runs the train stage published as the current champion of their (system, target)."""
+    from alloyml.tracking import CURRENT_TAG
+
+    return [r for r in runs if r.data.tags.get(CURRENT_TAG) == "true"]
+
+
+def check_first_view(
+    chromium: str, uri: str, base_url: str, exp_id: str, runs: list, shots: Path
+) -> None:
+    """The default runs page and the champions view linked from it, as a scientist sees them."""
+    from mlflow import MlflowClient
+
+    from alloyml.tracking import (
+        CHAMPION_METRICS,
+        CHAMPIONS_VIEW,
+        EXPERIMENT_KIND_TAG,
+        MODEL_TRAINING,
+    )
+
+    champions = current_champions(runs)
+    keys = {(r.data.tags["system"], r.data.tags["target"]) for r in champions}
+    assert champions and len(keys) == len(champions), "one current champion per (system, target)"
+    assert all(r.data.tags.get("role") == "champion" for r in champions)
+
+    # 0. The experiment is a model-training one, not a GenAI one.
+    exp = MlflowClient(tracking_uri=uri).get_experiment(exp_id)
+    assert exp.tags.get(EXPERIMENT_KIND_TAG) == MODEL_TRAINING, exp.tags
+
+    # 1. The runs page as opened from the experiment list: above the table, the description
+    #    (first line shown, the rest one chevron away) names every current champion with its
+    #    headline numbers (3 significant digits).
+    dom = render(chromium, f"{base_url}/#/experiments/{exp_id}/runs", shots / "first", 1000)
+    text = page_text(dom)
+    assert "Current champions" in text, text[:1500]
+    for run in champions:
+        t, m = run.data.tags, run.data.metrics
+        numbers = " ".join(f"{m[k]:.3g}" if k in m else "–" for k, _ in CHAMPION_METRICS
+                           if any(k in c.data.metrics for c in champions))  # fmt: skip
+        row = f"{t['system']} {t['target']} {t['model']} {numbers}"
+        assert row in text, f"description lacks the champion row {row!r}: {text[:2000]}"
+    check_screenshot(shots / "first.png", 1000)
+
+    # 2. Its first link opens the champions view: model-training mode, the current champions
+    #    only, each with system, target, model and headline metric columns.
+    href = next((h for h, label in links(dom) if "Current champions" in label), None)
+    assert href is not None, links(dom)
+    assert f"viewStateShareKey={CHAMPIONS_VIEW}" in href and "workflowType=machine_learning" in href
+    dom = render(chromium, f"{base_url}/{href.lstrip('/')}", shots / "champions", 1000)
+    text = page_text(dom)
+    assert "Model registry" in text and "Observability" not in text, f"not model training: {text}"
+    assert f"{len(champions)} matching runs" in text, text
+    rows = grid_rows(dom)
+    assert set(rows) == {r.info.run_id for r in champions}, (sorted(rows), text)
+    for run in champions:
+        row = rows[run.info.run_id]
+        assert run.info.run_name in row[RUN_NAME_COL], (run.info.run_name, dict(row))
+        for tag in ("system", "target", "model"):
+            assert row.get(f"tags.`{tag}`") == [run.data.tags[tag]], (tag, dict(row))
+        for key, _ in CHAMPION_METRICS:
+            value = run.data.metrics.get(key)
+            if value is None:
+                continue  # a protocol this run did not have (e.g. family)
+            cell = " ".join(row.get(metric_col(key), []))
+            assert cell == js_number(value), f"{run.info.run_name} {key}: {cell!r} != {value}"
+    check_screenshot(shots / "champions.png", 1000)
+
+
 # ----------------------------------------------------------------------------- fixtures
 
 
@@ -377,13 +485,16 @@ def mlflow_ui(tracking, tmp_path: Path) -> Iterator[str]:
 
 
 def test_runs_page_shows_runs_and_metrics(chromium, workspace, tracking, mlflow_ui, tmp_path):
-    """The runs page lists the logged runs; a shared view of it shows their metric values."""
+    """The champions come first; the runs page lists every run; a view shows their metrics."""
     from mlflow import MlflowClient
 
     uri, exp_id, runs = tracking
     height = max(1000, 400 + 36 * len(runs))
     shots = tmp_path / "screenshots"
     shots.mkdir()
+
+    # 0. What a scientist sees first: the champions and their headline metrics.
+    check_first_view(chromium, uri, mlflow_ui, exp_id, runs, shots)
 
     # 1. The default runs page, as a scientist first opens it: top-level runs, all counted.
     dom = render(chromium, f"{mlflow_ui}/#/experiments/{exp_id}/runs", shots / "runs-page", height)

@@ -6,7 +6,7 @@
 * ``candidates.csv`` / ``candidates.md``: the diverse batch for the next experimental round;
 * ``pareto.csv``: feasible non-dominated trials on the campaign's trade-off axes;
 * ``history.png`` / ``pareto.png``: optimisation history and trade-off front;
-* ``summary.json``: counts, best values, speed, models used (also DVC metrics);
+* ``summary.json``: counts, best values, speed, models used;
 * ``study.journal``: the study itself, unless ``--storage``/``$ALLOYML_OPTUNA_STORAGE`` points
   elsewhere.
 
