@@ -126,8 +126,8 @@ class BatchRunner:
             self._seen.add(t.number)
             if t.user_attrs.get("worker") != self.worker:
                 foreign.append(t)
-        if foreign:
-            self.working.add_trials(foreign)
+        if foreign:  # shared views: the in-memory study copies them cheaply
+            self.working.add_trials([oc.shared_trial(t) for t in foreign])
         self.timings["sync"] += time.perf_counter() - t0
         return len(trials)
 
