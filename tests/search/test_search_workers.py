@@ -16,7 +16,8 @@ from collections import Counter
 import optuna
 from optuna.trial import TrialState
 
-from alloyml.search.storage import open_storage
+from alloyml.search import optuna_compat as oc
+from alloyml.search.storage import Claim, open_storage
 
 from .conftest import run_worker, search_cmd, worker_env
 
@@ -161,7 +162,7 @@ def test_sigkill_of_a_team_worker_then_resume_is_exact(search_root, params_file,
     params = params_file(rename={"t_mgli": name})
     # a short lease: the killed worker's reservation is free again 2 s after its last heartbeat
     env = worker_env(ALLOYML_OPTUNA_STORAGE=team_url, ALLOYML_TEAM_LEASE_S="2")
-    n_trials = 1500
+    n_trials = 1000
     cmd = search_cmd(search_root, params, name, tmp_path / "w", "--resume",
                      "--n-trials", str(n_trials), "--eval-batch", "50")  # fmt: skip
     proc = _spawn(cmd, env)
@@ -180,9 +181,14 @@ def test_sigkill_of_a_team_worker_then_resume_is_exact(search_root, params_file,
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = _team_study(team_url, name).trials
+    study = _team_study(team_url, name)
+    before = study.trials
     assert 200 <= len(before) < n_trials, "the worker must be killed mid-run"
     _check_trials(before, 200)
+    # the budget kept by the backend agrees with the study; the dead worker holds at most a batch
+    handle = open_storage(team_url, "unused")
+    probe = handle.backend.reserve(Claim(oc.study_id(study), "probe", n_trials), 0, 1.0)
+    assert probe.complete == len(before) and probe.held_by_others <= 50
     stdout = run_worker([*cmd], env)  # the resumed worker, with the killed one's budget back
     assert f"{n_trials} trials" in stdout
     after = _team_study(team_url, name).trials
