@@ -15,8 +15,11 @@ Measured, each on a fresh database / key prefix:
   worker evaluates ``--n`` trials); the same on Redis (``redis://``).
 
 The last line is ``RESULT per_worker_evals_per_s=<slowest of the two PostgreSQL workers>
-scaling_2_workers=<two PostgreSQL workers' throughput / one worker's>`` (throughput = all trials
-stored / wall time of the slower worker's loop).
+scaling_2_workers=<two PostgreSQL workers' throughput / one worker's>
+scaling_2_workers_per_cpu=<the same from evaluations per CPU-second> before_per_worker_evals_per_s=
+<RDB, one worker>`` (throughput = all trials stored / wall time of the slower worker's loop). The
+wall-clock scaling needs two idle cores; on a loaded machine the per-CPU figure says what two
+workers reach with a core each (it leaves out the database server's own CPU).
 
 The campaign (``t_al`` of the search tests by default) and its models come from the tests' small
 fixture (ridge models on a few hundred real rows, built once into ``--work``), so the benchmark
@@ -214,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
         over_n = max(batch // 2, 2)
         ws = run(2, _rdb(dbs.new()), over_n, batch)
         describe(f"before (RDB, PostgreSQL), budget {over_n}", ws)
-        one, _ = describe("after (journal, PostgreSQL)", run(1, dbs.new(), args.n))
+        over_stored = sum(w["n_new"] for w in ws)
+        one_ws = run(1, dbs.new(), args.n)
+        one, _ = describe("after (journal, PostgreSQL)", one_ws)
         two = run(2, dbs.new(), 2 * args.n)
         slowest, both = describe("after (journal, PostgreSQL)", two)
         exact = all(w["n_complete"] == 2 * args.n for w in two)
@@ -227,9 +232,16 @@ def main(argv: list[str] | None = None) -> None:
         dbs.drop()
         drop_redis(args.redis, prefixes)
     print(f"before: RDB {before:.1f} evals/s per worker, two workers with a budget of {over_n} "
-          f"stored {ws[0]['n_complete']}; after: exact budget with two workers: {exact}; Redis "
+          f"stored {over_stored}; after: exact budget with two workers: {exact}; Redis "
           f"{r1:.1f} evals/s one worker, scaling {r2 / r1:.2f}")  # fmt: skip
+    # what two workers would reach with a core each: evaluations per CPU-second of the loop,
+    # two workers together against one alone (each worker replays the other's trials too)
+    cpu_one = one_ws[0]["n_new"] / one_ws[0]["cpu"]
+    cpu_two = sum(w["n_new"] for w in two) / sum(w["cpu"] for w in two)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; PostgreSQL, per "
+          f"CPU-second: one worker {cpu_one:.0f} evals, two workers {cpu_two:.0f} evals each")  # fmt: skip
     print(f"RESULT per_worker_evals_per_s={slowest:.1f} scaling_2_workers={both / one:.2f} "
+          f"scaling_2_workers_per_cpu={2 * cpu_two / cpu_one:.2f} "
           f"before_per_worker_evals_per_s={before:.1f}")  # fmt: skip
 
 

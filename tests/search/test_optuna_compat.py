@@ -116,3 +116,16 @@ def test_shared_trial_is_added_as_an_equal_independent_trial():
     assert added.params is not original.params  # containers copied, not shared
     study.trials[0].user_attrs["x"] = 1  # a copy of the stored trial: the original is untouched
     assert "x" not in original.user_attrs and study.trials[0].number == 0
+
+
+def test_journal_replay_uses_the_memoised_distribution_parser():
+    oc.cache_journal_distributions()
+    oc.cache_journal_distributions()  # idempotent: one cache, not a cache of a cache
+    backend = _Recorder()
+    study = optuna.create_study(storage=JournalStorage(backend), study_name="s")
+    study.add_trials(_finished(3))
+    # a second process's replay of the same journal: equal distributions, parsed once
+    replayed = optuna.load_study(study_name="s", storage=JournalStorage(backend)).trials
+    dists = [t.distributions["x"] for t in replayed]
+    assert dists[0] == optuna.distributions.FloatDistribution(0, 1)
+    assert dists[0] is dists[1] is dists[2]

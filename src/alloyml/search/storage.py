@@ -252,6 +252,9 @@ def _masked(url: str) -> str:
 def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
     """Storage from ``url``, else ``$ALLOYML_OPTUNA_STORAGE``, else ``<output_dir>/study.journal``.
 
+    Journal storages replay with a memoised distribution parser
+    (:func:`~alloyml.search.optuna_compat.cache_journal_distributions`).
+
     * ``postgresql://`` / ``postgresql+psycopg2://``: an Optuna journal in PostgreSQL tables
       (:class:`~alloyml.search.team.PostgresJournalBackend`), exact shared budget;
     * ``redis://``: an Optuna journal in Redis (:class:`~alloyml.search.team.RedisJournalBackend`,
@@ -261,6 +264,11 @@ def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
       exceeded by one round per other worker);
     * ``journal:///path`` or ``*.journal``: a journal file.
     """
+    oc.cache_journal_distributions()  # before a JournalStorage replays anything
+    return _open(url, output_dir)
+
+
+def _open(url: str | None, output_dir: str | Path) -> StorageHandle:
     url = url or os.environ.get(STORAGE_ENV) or None
     if url is None:
         return _journal(Path(output_dir) / JOURNAL_NAME, shared=False)
