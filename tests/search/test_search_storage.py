@@ -168,3 +168,34 @@ def test_team_lease_setting(monkeypatch):
         monkeypatch.setenv(LEASE_ENV, bad)
         with pytest.raises(ConfigError, match=LEASE_ENV):
             lease_seconds()
+
+
+def test_postgres_backend_reconnects_to_read_but_never_repeats_a_write(pg_url):
+    import psycopg2
+
+    handle = open_storage(pg_url, "unused")
+    study = optuna.create_study(storage=handle.storage, study_name="s", directions=["maximize"])
+    with handle.batch():
+        study.add_trials(_finished(3))
+    admin = psycopg2.connect(pg_url.replace("+psycopg2", ""))
+    admin.autocommit = True
+
+    def drop_connection() -> None:  # as a server restart or a network cut would
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
+
+    try:
+        drop_connection()
+        reader = open_storage(pg_url, "unused")  # a fresh replay, then a read after a cut
+        drop_connection()
+        assert len(reader.backend.read_logs(0)) == len(handle.backend.read_logs(0)) > 3
+        drop_connection()
+        with pytest.raises(psycopg2.OperationalError), handle.batch():
+            study.add_trials(_finished(1))
+    finally:
+        admin.close()
+    assert (
+        len(optuna.load_study(study_name="s", storage=open_storage(pg_url, "x").storage).trials)
+        == 3
+    )

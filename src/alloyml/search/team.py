@@ -91,7 +91,7 @@ class PostgresJournalBackend(BatchingJournalBackend):
         self._dsn = url.replace("postgresql+psycopg2://", "postgresql://", 1)
         self._lock = threading.Lock()  # one connection, shared with the heartbeat thread
         self._conn: Any = None
-        self._tx(self._create_tables)
+        self._tx(self._create_tables, retry=True)
 
     def _connection(self) -> Any:
         import psycopg2
@@ -100,8 +100,13 @@ class PostgresJournalBackend(BatchingJournalBackend):
             self._conn = psycopg2.connect(self._dsn, connect_timeout=10)
         return self._conn
 
-    def _tx(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(cursor)`` in one transaction (reconnecting once if the server dropped us)."""
+    def _tx(self, fn: Callable[[Any], Any], retry: bool = False) -> Any:
+        """Run ``fn(cursor)`` in one transaction.
+
+        With ``retry`` (reads, reservations: safe to repeat) a connection the server dropped is
+        reopened and ``fn`` run once more; a write is never repeated, since its commit may have
+        gone through before the connection was lost.
+        """
         import psycopg2
 
         with self._lock:
@@ -113,8 +118,11 @@ class PostgresJournalBackend(BatchingJournalBackend):
                     conn.commit()
                     return out
                 except psycopg2.OperationalError:
-                    if conn.closed and attempt == 0:
-                        self._conn = None
+                    if not conn.closed:
+                        conn.rollback()
+                        raise
+                    self._conn = None
+                    if retry and attempt == 0:
                         continue
                     raise
                 except BaseException:
@@ -151,7 +159,7 @@ class PostgresJournalBackend(BatchingJournalBackend):
             )
             return [r[0] for r in cur.fetchall()]
 
-        return [json.loads(e) for e in self._tx(read)]
+        return [json.loads(e) for e in self._tx(read, retry=True)]
 
     @staticmethod
     def _insert(cur: Any, logs: list[dict[str, Any]]) -> None:
@@ -238,7 +246,7 @@ class PostgresJournalBackend(BatchingJournalBackend):
                 )
             return Grant(granted, complete, others)
 
-        return self._tx(reserve)
+        return self._tx(reserve, retry=True)
 
     def renew(self, claim: Claim, lease_s: float) -> bool:
         def renew(cur: Any) -> bool:
@@ -250,7 +258,7 @@ class PostgresJournalBackend(BatchingJournalBackend):
             )
             return cur.rowcount > 0
 
-        return self._tx(renew)
+        return self._tx(renew, retry=True)
 
     def close(self) -> None:
         with self._lock:
