@@ -231,8 +231,9 @@ class BatchRunner:
                             break
                         # the rest is reserved by other workers: they store it, or their lease
                         # runs out (killed) and it is free again
+                        t1 = time.perf_counter()
                         time.sleep(min(0.25, lease / 10))
-                        self.timings["wait"] += time.perf_counter() - t0
+                        self.timings["wait"] += time.perf_counter() - t1
                         n = self.sync()
                         continue
                     q = grant.granted
