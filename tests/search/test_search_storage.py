@@ -86,6 +86,8 @@ def test_storage_urls(tmp_path, monkeypatch):
     rdb = open_storage(None, tmp_path)
     assert rdb.kind == "rdb" and rdb.shared and rdb.url.startswith("sqlite:///")
     assert not rdb.budgeted and not journal.budgeted
+    explicit = open_storage(f"rdb+sqlite:///{tmp_path / 'rdb.db'}", tmp_path)
+    assert explicit.kind == "rdb" and explicit.url.startswith("sqlite:///")
     with pytest.raises(ConfigError, match="neither a team URL"):
         open_storage("not a url", tmp_path)
 

@@ -288,6 +288,7 @@ def _open(url: str | None, output_dir: str | Path) -> StorageHandle:
     if scheme in ("postgresql", "postgresql+psycopg2", "redis", "rediss"):
         from alloyml.search import team
 
+        team.lease_seconds()  # a bad $ALLOYML_TEAM_LEASE_S is reported before any work
         try:
             backend = team.open_backend(url)
         except ConfigError:
