@@ -375,7 +375,8 @@ def search_cmd(
         typer.Option(
             "--storage",
             help="Optuna storage URL (default $ALLOYML_OPTUNA_STORAGE, else "
-            "<output>/study.journal); e.g. postgresql+psycopg2://user@host/db",
+            "<output>/study.journal); team mode: postgresql://user@host/db or "
+            "redis://host:6379/0 (exact shared --n-trials)",
         ),
     ] = None,
     output: Annotated[

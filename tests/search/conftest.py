@@ -128,3 +128,66 @@ def run_worker(cmd: list[str], env: dict[str, str], timeout: float = 120) -> str
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
+
+
+# Team backends: the CI machine runs PostgreSQL (127.0.0.1:5432, trust auth, user postgres) and
+# Redis (127.0.0.1:6379). Each test gets a database / key prefix of its own, removed afterwards.
+# An unreachable server is a failure, never a skip.
+PG_SERVER = os.environ.get(
+    "ALLOYML_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+REDIS_SERVER = os.environ.get("ALLOYML_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def pg_url():
+    """URL of a fresh PostgreSQL database (dropped after the test)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        import psycopg2
+
+        admin = psycopg2.connect(
+            make_url(PG_SERVER).set(drivername="postgresql").render_as_string(False),
+            connect_timeout=5,
+        )
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER} ({exc}); the team tests need it "
+                    "(set ALLOYML_TEST_PG_URL to another server)")  # fmt: skip
+    admin.autocommit = True
+    name = f"alloyml_t_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(PG_SERVER).set(database=name).render_as_string(False)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def redis_url():
+    """``redis://`` URL with a key prefix of its own (its keys deleted after the test)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_SERVER)
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"Redis not reachable at {REDIS_SERVER} ({exc}); the team tests need it "
+                    "(set ALLOYML_TEST_REDIS_URL to another server)")  # fmt: skip
+    prefix = f"alloyml_t_{uuid.uuid4().hex[:10]}"
+    sep = "&" if "?" in REDIS_SERVER else "?"
+    try:
+        yield f"{REDIS_SERVER}{sep}prefix={prefix}"
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture(params=["postgresql", "redis"])
+def team_url(request):
+    """Each team backend in turn."""
+    return request.getfixturevalue("pg_url" if request.param == "postgresql" else "redis_url")

@@ -24,8 +24,12 @@ trials already stored, so it does not replay the same draws). Trials are never d
 trial reaches the storage once, in the round that evaluated it.
 
 Budget: ``n_trials`` is the number of complete trials the *study* should hold; each worker stops
-when it sees that many. With several workers the total can exceed it by at most one round per
-other worker (like ``optuna.study.MaxTrialsCallback``).
+when it sees that many. On a team backend (PostgreSQL or Redis, :mod:`.team`) the budget is exact:
+before each round a worker reserves its trials in the storage (never more than remain once the
+other live workers' reservations are counted), renews the reservation from a heartbeat thread
+while it evaluates, and its write stores at most what it reserved; a killed worker's reservation
+expires and its share is evaluated by the others. Elsewhere (journal file, RDB) several workers
+may exceed it by at most one round per other worker (like ``optuna.study.MaxTrialsCallback``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import optuna
@@ -45,9 +51,10 @@ from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 from threadpoolctl import threadpool_limits
 
+from alloyml.search import optuna_compat as oc
 from alloyml.search.evaluate import Problem
 from alloyml.search.space import DesignSpace
-from alloyml.search.storage import StorageHandle
+from alloyml.search.storage import Claim, StorageHandle
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +111,8 @@ class BatchRunner:
             storage=InMemoryStorage(), sampler=sampler, directions=study.directions
         )
         self._seen: set[int] = set()
-        self.timings = {"ask": 0.0, "evaluate": 0.0, "tell": 0.0, "persist": 0.0, "sync": 0.0}
+        self.timings = {"ask": 0.0, "evaluate": 0.0, "tell": 0.0, "persist": 0.0, "sync": 0.0,
+                        "reserve": 0.0, "wait": 0.0}  # fmt: skip
 
     def sync(self) -> int:
         """Add other workers' new complete trials to the working study; return the study's
@@ -118,13 +126,16 @@ class BatchRunner:
             self._seen.add(t.number)
             if t.user_attrs.get("worker") != self.worker:
                 foreign.append(t)
-        if foreign:
-            self.working.add_trials(foreign)
+        if foreign:  # shared views: the in-memory study copies them cheaply
+            self.working.add_trials([oc.shared_trial(t) for t in foreign])
         self.timings["sync"] += time.perf_counter() - t0
         return len(trials)
 
-    def round(self, q: int) -> int:
-        """Ask, evaluate, tell and persist ``q`` trials; return how many were stored."""
+    def round(self, q: int, claim: Claim | None = None) -> int:
+        """Ask, evaluate, tell and persist ``q`` trials; return how many were stored.
+
+        With a ``claim`` (team backends) the write stores at most what the claim still may.
+        """
         t0 = time.perf_counter()
         trials = [self.working.ask() for _ in range(q)]
         try:
@@ -153,14 +164,19 @@ class BatchRunner:
                 log.warning("trial with non-finite objective %s not stored", values[i])
                 self.working.tell(trial, state=TrialState.FAIL)
         t3 = time.perf_counter()
-        with self.handle.batch():
+        with self.handle.batch(claim) as outcome:
             self.study.add_trials(done)
         t4 = time.perf_counter()
+        stored = len(done) if outcome.stored < 0 else outcome.stored
+        if stored < len(done):
+            log.warning("%s: budget spent by others meanwhile, %d of %d evaluated trials not "
+                        "stored (lease of this worker expired?)", self.worker,
+                        len(done) - stored, len(done))  # fmt: skip
         self.timings["ask"] += t1 - t0
         self.timings["evaluate"] += t2 - t1
         self.timings["tell"] += t3 - t2
         self.timings["persist"] += t4 - t3
-        return len(done)
+        return stored
 
     def run(self, n_trials: int, eval_batch: int, progress: Progress | None = None) -> RunStats:
         """Rounds of ``eval_batch`` trials until the study holds ``n_trials`` complete trials.
@@ -191,26 +207,53 @@ class BatchRunner:
             n_before=n,
             n_complete=n,
         )
+        claim: Claim | None = None
+        heartbeat: Any = nullcontext()
+        if self.handle.budgeted:
+            from alloyml.search.team import Heartbeat, lease_seconds
+
+            lease = lease_seconds()
+            claim = Claim(oc.study_id(self.study), self.worker, n_trials, n)
+            heartbeat = Heartbeat(self.handle.backend, claim, lease)
         start = time.perf_counter()
         if progress is not None:
             progress(n, n_trials, stats)
-        while n < n_trials:
-            refresh = getattr(self.working.sampler, "refresh", None)
-            if refresh is not None:
-                refresh(self.working)
-            stats.n_new += self.round(min(eval_batch, n_trials - n))
-            stats.n_rounds += 1
-            n = self.sync()
-            # Young generations only: the automatic collector would also rescan the whole
-            # (growing) set of stored trials again and again; long-lived cyclic garbage, if any,
-            # waits for the end of the run.
-            gc.collect(1)
-            stats.n_complete = n
-            stats.seconds = time.perf_counter() - start
-            stats.timings = dict(self.timings)
-            if progress is not None:
-                progress(n, n_trials, stats)
-            log.debug("round %d: study has %d/%d trials", stats.n_rounds, n, n_trials)
+        with heartbeat:
+            while n < n_trials:
+                q = min(eval_batch, n_trials - n)
+                if claim is not None:
+                    t0 = time.perf_counter()
+                    claim.complete_hint = n
+                    grant = self.handle.backend.reserve(claim, eval_batch, lease)
+                    self.timings["reserve"] += time.perf_counter() - t0
+                    if grant.granted == 0:
+                        if grant.complete >= n_trials:
+                            break
+                        # the rest is reserved by other workers: they store it, or their lease
+                        # runs out (killed) and it is free again
+                        t1 = time.perf_counter()
+                        time.sleep(min(0.25, lease / 10))
+                        self.timings["wait"] += time.perf_counter() - t1
+                        n = self.sync()
+                        continue
+                    q = grant.granted
+                refresh = getattr(self.working.sampler, "refresh", None)
+                if refresh is not None:
+                    refresh(self.working)
+                stats.n_new += self.round(q, claim)
+                stats.n_rounds += 1
+                n = self.sync()
+                # Young generations only: the automatic collector would also rescan the whole
+                # (growing) set of stored trials again and again; long-lived cyclic garbage, if
+                # any, waits for the end of the run.
+                gc.collect(1)
+                stats.n_complete = n
+                stats.seconds = time.perf_counter() - start
+                stats.timings = dict(self.timings)
+                if progress is not None:
+                    progress(n, n_trials, stats)
+                log.debug("round %d: study has %d/%d trials", stats.n_rounds, n, n_trials)
+        stats.n_complete = self.sync()
         stats.seconds = time.perf_counter() - start
         stats.timings = dict(self.timings)
         return stats

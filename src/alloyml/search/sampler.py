@@ -28,6 +28,7 @@ from optuna.samplers import BaseSampler, NSGAIISampler, RandomSampler, TPESample
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from alloyml.search import optuna_compat as oc
 from alloyml.search.campaign import Campaign
 
 
@@ -61,9 +62,9 @@ class BatchNSGAIISampler(NSGAIISampler):
         The runner calls this once per round (asks within a round see no new finished trial);
         a trial still running stops the cursor until it finishes.
         """
-        key = self._get_generation_key()
-        c = self._cursor.setdefault(study._study_id, {"i": 0, "max": 0, "count": 0})
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        key = oc.generation_key(self)
+        c = self._cursor.setdefault(oc.study_id(study), {"i": 0, "max": 0, "count": 0})
+        trials = oc.study_storage(study).get_all_trials(oc.study_id(study), deepcopy=False)
         i = c["i"]
         while i < len(trials):
             t = trials[i]
@@ -79,22 +80,22 @@ class BatchNSGAIISampler(NSGAIISampler):
         c["i"] = i
 
     def get_trial_generation(self, study: Study, trial: FrozenTrial) -> int:
-        key = self._get_generation_key()
+        key = oc.generation_key(self)
         generation = trial.system_attrs.get(key)
         if generation is not None:
             return generation
-        if study._study_id not in self._cursor:
+        if oc.study_id(study) not in self._cursor:
             self.refresh(study)
-        c = self._cursor[study._study_id]
-        assert self._population_size is not None
-        generation = c["max"] if c["count"] < self._population_size else c["max"] + 1
-        study._storage.set_trial_system_attr(trial._trial_id, key, generation)
+        c = self._cursor[oc.study_id(study)]
+        size = oc.population_size(self)
+        generation = c["max"] if c["count"] < size else c["max"] + 1
+        oc.study_storage(study).set_trial_system_attr(oc.trial_id(trial), key, generation)
         return generation
 
     def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
         if generation == 0:
             return []
-        k = (study._study_id, generation)
+        k = (oc.study_id(study), generation)
         if k not in self._parents:
             self._parents[k] = self.select_parent(study, generation)
             floats = self._float_names()
@@ -121,9 +122,9 @@ class BatchNSGAIISampler(NSGAIISampler):
             return params
         generation = self.get_trial_generation(study, trial)
         if tuple(params[n] for n in floats) in self._parent_keys.get(
-            (study._study_id, generation), ()
+            (oc.study_id(study), generation), ()
         ):
-            params.pop(floats[int(self._rng.rng.randint(len(floats)))])
+            params.pop(floats[int(oc.sampler_rng(self).randint(len(floats)))])
         return params
 
     def _float_names(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Where a study lives: an embedded journal file, or any Optuna RDB URL (team mode).
+"""Where a study lives: an embedded journal file, a team backend, or an Optuna RDB URL.
 
 * **Embedded default**: ``<output>/study.journal``, an Optuna :class:`JournalStorage` on a file
   (one JSON line per operation, appended under a file lock and fsync'ed). The search persists each
@@ -8,10 +8,12 @@
   (template creation), so the batch is all-or-nothing per line and the file stays valid for any
   other reader or writer of the same journal (JournalStorage numbers trials when it replays the
   lines, in file order).
-* **Team mode**: ``--storage URL`` or ``$ALLOYML_OPTUNA_STORAGE``. A ``postgresql://`` (or any
-  SQLAlchemy) URL opens :class:`optuna.storages.RDBStorage`; ``journal:///abs/path`` or a path
-  ending ``.journal`` opens a journal file elsewhere. Several ``alloyml search`` workers on one or
-  many machines then share one study by name — Optuna's own distributed mode.
+* **Team mode**: ``--storage URL`` or ``$ALLOYML_OPTUNA_STORAGE``. ``postgresql://`` and
+  ``redis://`` URLs open an Optuna journal in PostgreSQL or Redis (:mod:`.team`): one round trip
+  per evaluated batch and an exact shared budget of trials. ``rdb+postgresql://...`` or another
+  SQLAlchemy URL (``sqlite:///``) opens :class:`optuna.storages.RDBStorage`; ``journal:///abs/path``
+  or a path ending ``.journal`` opens a journal file elsewhere. Several ``alloyml search`` workers
+  on one or many machines then share one study by name — Optuna's own distributed mode.
 
 A worker killed with SIGKILL while writing could, in principle, leave a partial last line; on open
 :func:`repair_journal_tail` (under the journal's lock) cuts such a line, which held no complete
@@ -23,8 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,58 +40,133 @@ from optuna.storages.journal import (
 )
 
 from alloyml.errors import ConfigError
+from alloyml.search import optuna_compat as oc
 
 log = logging.getLogger(__name__)
 
 STORAGE_ENV = "ALLOYML_OPTUNA_STORAGE"
 JOURNAL_NAME = "study.journal"
-_CREATE_TRIAL = 4  # optuna.storages.journal._storage.JournalOperation.CREATE_TRIAL
 
 
-class BatchedJournalFileBackend(BaseJournalBackend):
-    """:class:`JournalFileBackend` whose appends can be grouped into one write.
+@dataclass
+class Claim:
+    """Whose budget a grouped write spends: one worker's share of one study's ``n_trials``.
 
-    Inside ``with backend.batch():`` only trial creations from a template (what
-    :meth:`~optuna.study.Study.add_trials` writes) may be appended; they are kept in memory and
-    written, under the file lock, in one ``append_logs`` call when the block ends. Any other
-    operation inside a batch raises, since JournalStorage reads its result back at once.
+    ``complete_hint`` is the number of complete trials the worker last read from the study; a
+    team backend starts its counter of complete trials from it the first time the study is
+    budgeted (later, the counter is kept by the backend, atomically with each write).
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = JournalFileSymlinkLock(str(self.path))
-        self._file = JournalFileBackend(str(self.path), lock_obj=self._lock)
+    study_id: int
+    worker: str
+    n_trials: int
+    complete_hint: int = 0
+
+
+@dataclass
+class Grant:
+    """Answer to a reservation: trials this worker may evaluate now, and what it saw."""
+
+    granted: int
+    complete: int  # complete trials in the study
+    held_by_others: int  # trials reserved by other live workers
+
+
+@dataclass
+class BatchOutcome:
+    """How many of a grouped write's trials were stored (filled when the block ends)."""
+
+    stored: int = 0
+    offered: int = 0
+
+
+class BatchingJournalBackend(BaseJournalBackend):
+    """A journal backend whose appends can be grouped into one write (one round trip).
+
+    Inside ``with backend.batch(claim) as outcome:`` only creations of complete trials from a
+    template (what :meth:`~optuna.study.Study.add_trials` writes) may be appended; they are kept
+    in memory and written in one :meth:`_commit` when the block ends. Any other operation inside
+    a batch raises, since JournalStorage reads its result back at once. While a batch is open,
+    :meth:`read_logs` returns nothing new (JournalStorage re-reads after every trial it creates;
+    the entries are read once the batch is written).
+
+    A backend with ``budgeted = True`` (the team backends of :mod:`.team`) also keeps each
+    study's budget: :meth:`reserve` before evaluating, and a commit under a :class:`Claim` stores
+    at most what the claim still may, so a study never exceeds its ``n_trials``.
+    """
+
+    budgeted = False
+
+    def __init__(self) -> None:
         self._pending: list[dict[str, Any]] | None = None
         self.n_writes = 0
 
-    def read_logs(self, log_number_from: int) -> Any:
-        return self._file.read_logs(log_number_from)
+    # subclasses implement these two, plus _commit for grouped writes
+    def _read(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _append(self, logs: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _commit(self, logs: list[dict[str, Any]], claim: Claim | None) -> int:
+        """Write ``logs`` at once (within ``claim``'s budget); return how many were written."""
+        self._append(logs)
+        return len(logs)
+
+    def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        if self._pending is not None:
+            return []
+        return self._read(log_number_from)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if self._pending is None:
-            self._file.append_logs(logs)
+            self._append(logs)
             self.n_writes += 1
             return
         for entry in logs:
-            if entry.get("op_code") != _CREATE_TRIAL or "state" not in entry:
-                raise RuntimeError(
-                    "only add_trials may run inside BatchedJournalFileBackend.batch()"
-                )
+            if not oc.is_complete_trial_creation(entry):
+                raise RuntimeError("only add_trials of complete trials may run inside a batch()")
         self._pending.extend(logs)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Group the trial creations of the block into one locked append."""
+    def batch(self, claim: Claim | None = None) -> Iterator[BatchOutcome]:
+        """Group the trial creations of the block into one write (see the class docstring)."""
         if self._pending is not None:
             raise RuntimeError("batches do not nest")
         self._pending = []
+        outcome = BatchOutcome()
         try:
-            yield
+            yield outcome
         finally:
             pending, self._pending = self._pending, None
-            if pending:  # complete lines only: flush them even if the block failed midway
-                self._file.append_logs(pending)
+            outcome.offered = len(pending)
+            if pending:  # complete entries only: written even if the block failed midway
+                outcome.stored = self._commit(pending, claim)
                 self.n_writes += 1
+
+    def reserve(self, claim: Claim, want: int, lease_s: float) -> Grant:
+        """Reserve up to ``want`` trials of the study's budget for ``lease_s`` seconds."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no budget")
+
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        """Extend this worker's reservation (heartbeat); False when it has none left."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no budget")
+
+
+class BatchedJournalFileBackend(BatchingJournalBackend):
+    """:class:`JournalFileBackend` whose appends can be grouped into one locked write + fsync."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._lock = JournalFileSymlinkLock(str(self.path))
+        self._file = JournalFileBackend(str(self.path), lock_obj=self._lock)
+
+    def _read(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        return self._file.read_logs(log_number_from)
+
+    def _append(self, logs: list[dict[str, Any]]) -> None:
+        self._file.append_logs(logs)
 
 
 def repair_journal_tail(path: str | Path) -> bool:
@@ -127,24 +204,33 @@ class StorageHandle:
 
     storage: BaseStorage
     url: str  # for logs and MLflow, password hidden
-    kind: str  # "journal" or "rdb"
+    kind: str  # "journal", "postgresql", "redis" (journal backends) or "rdb"
     shared: bool  # given explicitly (team mode) rather than the embedded default
-    backend: BatchedJournalFileBackend | None = None
+    backend: BatchingJournalBackend | None = None
 
-    def batch(self) -> Any:
+    @property
+    def budgeted(self) -> bool:
+        """True when the storage keeps an exact, shared trial budget (:mod:`.team`)."""
+        return self.backend is not None and self.backend.budgeted
+
+    def batch(self, claim: Claim | None = None) -> Any:
         """Context in which :meth:`~optuna.study.Study.add_trials` is persisted at once.
 
-        ``JournalStorage.create_new_trial`` returns the id of the trial it just wrote by reading
-        the journal back; inside a batch nothing is written yet, so it returns the previous one
-        (``Study.add_trials`` ignores it). Before this process's first flush that attribute of
-        the replay state does not exist yet: it is initialised to -1, as Optuna does on restore.
+        It yields a :class:`BatchOutcome` whose ``stored`` counts the trials written when the
+        block ends (fewer than added only when ``claim``'s budget ran out meanwhile). Storages
+        without grouped writes (RDB) write each trial as it is added.
         """
         if self.backend is None:
-            return nullcontext()
-        replay = getattr(self.storage, "_replay_result", None)
-        if replay is not None and not hasattr(replay, "_last_created_trial_id_by_this_process"):
-            replay._last_created_trial_id_by_this_process = -1
-        return self.backend.batch()
+            return _unbatched()
+        oc.prepare_deferred_creation(self.storage)
+        return self.backend.batch(claim)
+
+
+@contextmanager
+def _unbatched() -> Iterator[BatchOutcome]:
+    outcome = BatchOutcome()
+    yield outcome
+    outcome.stored = outcome.offered = -1  # unknown: every added trial was written
 
 
 def _journal(path: Path, shared: bool) -> StorageHandle:
@@ -164,7 +250,25 @@ def _masked(url: str) -> str:
 
 
 def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
-    """Storage from ``url``, else ``$ALLOYML_OPTUNA_STORAGE``, else ``<output_dir>/study.journal``."""
+    """Storage from ``url``, else ``$ALLOYML_OPTUNA_STORAGE``, else ``<output_dir>/study.journal``.
+
+    Journal storages replay with a memoised distribution parser
+    (:func:`~alloyml.search.optuna_compat.cache_journal_distributions`).
+
+    * ``postgresql://`` / ``postgresql+psycopg2://``: an Optuna journal in PostgreSQL tables
+      (:class:`~alloyml.search.team.PostgresJournalBackend`), exact shared budget;
+    * ``redis://``: an Optuna journal in Redis (:class:`~alloyml.search.team.RedisJournalBackend`,
+      the key layout of Optuna's ``JournalRedisBackend``), exact shared budget;
+    * ``rdb+<sqlalchemy url>`` or any other SQLAlchemy URL (``sqlite:///``, ``mysql://``):
+      Optuna's :class:`~optuna.storages.RDBStorage` (slow: one row per parameter; the budget may be
+      exceeded by one round per other worker);
+    * ``journal:///path`` or ``*.journal``: a journal file.
+    """
+    oc.cache_journal_distributions()  # before a JournalStorage replays anything
+    return _open(url, output_dir)
+
+
+def _open(url: str | None, output_dir: str | Path) -> StorageHandle:
     url = url or os.environ.get(STORAGE_ENV) or None
     if url is None:
         return _journal(Path(output_dir) / JOURNAL_NAME, shared=False)
@@ -176,9 +280,24 @@ def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
         return _journal(Path(url), shared=True)
     if "://" not in url:
         raise ConfigError(
-            f"storage {url!r} is neither an RDB URL (postgresql+psycopg2://user@host/db, "
-            "sqlite:///file.db) nor a journal file (journal:///path or *.journal)"
+            f"storage {url!r} is neither a team URL (postgresql://user@host/db, "
+            "redis://host:6379/0), an RDB URL (sqlite:///file.db, rdb+postgresql://user@host/db) "
+            "nor a journal file (journal:///path or *.journal)"
         )
+    scheme = url.split("://", 1)[0]
+    if scheme in ("postgresql", "postgresql+psycopg2", "redis", "rediss"):
+        from alloyml.search import team
+
+        team.lease_seconds()  # a bad $ALLOYML_TEAM_LEASE_S is reported before any work
+        try:
+            backend = team.open_backend(url)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"cannot open Optuna storage {_masked(url)}: {exc}") from None
+        kind = "redis" if scheme.startswith("redis") else "postgresql"
+        return StorageHandle(JournalStorage(backend), _masked(url), kind, True, backend)
+    url = url.removeprefix("rdb+")
     last: Exception | None = None
     for attempt in range(4):  # concurrent first use may race on CREATE TABLE
         try:
