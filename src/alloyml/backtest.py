@@ -307,6 +307,7 @@ class Pool:
     group_id: np.ndarray
     feature_names: list[str]
     source_id: np.ndarray | None = None
+    balance: str | None = None  # balance element of the system (e.g. "Al")
 
 
 def build_pool(
@@ -348,6 +349,7 @@ def build_pool(
         group_id=df["group_id"].astype(str).to_numpy(),
         feature_names=[lab for lab, k in zip(labels, keep, strict=True) if k],
         source_id=df["source_id"].astype(str).to_numpy(),
+        balance=BALANCE[spec.system],
     )
 
 
@@ -365,15 +367,18 @@ def initial_design(is_excluded: np.ndarray, n_init: int, rng: np.random.Generato
     return rng.choice(allowed, size=n_init, replace=False)
 
 
-def compact_columns(feature_names: list[str], physics: bool = False) -> tuple[int, ...]:
-    """Indices of the compact descriptor set: wt % of each element but the balance (Al, Mg) and
-    :data:`COMPACT_PROCESS` (+ :data:`COMPACT_PHYSICS` with ``physics``)."""
+def compact_columns(
+    feature_names: list[str], balance: str | None = None, physics: bool = False
+) -> tuple[int, ...]:
+    """Indices of the compact descriptor set: wt % of each element but the ``balance`` element
+    (e.g. ``Al``; it is 100 minus the rest) and :data:`COMPACT_PROCESS` (+
+    :data:`COMPACT_PHYSICS` with ``physics``)."""
     extra = set(COMPACT_PROCESS) | (set(COMPACT_PHYSICS) if physics else set())
-    balance = {f"wt_pct_{b}" for b in BALANCE.values()}
+    skip = f"wt_pct_{balance}" if balance else None
     return tuple(
         i
         for i, f in enumerate(feature_names)
-        if (f.startswith("wt_pct_") and f not in balance) or f in extra
+        if (f.startswith("wt_pct_") and f != skip) or f in extra
     )
 
 
@@ -604,10 +609,10 @@ def make_surrogate(method: Method, pool: Pool, cfg: BacktestConfig, seed: int) -
     if method.kind == "rf_lcb":
         return ForestLCB(pool.X, pool.group_id, seed, b.rf_n_estimators)
     if method.kind == "gp_ard_lcb":
-        cols = compact_columns(pool.feature_names)
+        cols = compact_columns(pool.feature_names, pool.balance)
         return GPLCB(pool.X, pool.group_id, seed, cols, b.gp_refit_every, b.gp_max_iter)
     spec = ProductSpec(**(asdict(cfg.product) | {"family": method.family}))
-    cols = compact_columns(pool.feature_names, physics=True)
+    cols = compact_columns(pool.feature_names, pool.balance, physics=True)
     return ProductLoop(pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter)
 
 
@@ -865,7 +870,10 @@ def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> 
         "n_pool": n,
         "n_groups": int(len(np.unique(pool.group_id))),
         "n_features": int(pool.X.shape[1]),
-        "n_compact_features": len(compact_columns(pool.feature_names)),
+        "n_compact_features": len(compact_columns(pool.feature_names, pool.balance)),
+        "compact_features": [
+            pool.feature_names[i] for i in compact_columns(pool.feature_names, pool.balance)
+        ],
         "n_top1": int(top_mask(y, TOP_FRACTIONS["top1"]).sum()),
         "n_top5": int(top5.sum()),
         "n_top5_groups": int(len(np.unique(pool.group_id[top5]))),
