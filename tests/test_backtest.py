@@ -318,6 +318,10 @@ def test_backtest_params_validation():
     assert cfg.batch_sizes == (1, 4) and cfg.other_batch_sizes == (1,)
     assert cfg.baselines == ("rf_lcb",)
     assert cfg.datasets["toy"] == DatasetSpec("toy", "al", "uts_mpa", ("src_a",))
+    doc = copy.deepcopy(PARAMS)
+    doc["backtest"]["datasets"]["toy"] |= {"max_guided": 7, "product_variants": ["gp_ard_lin"]}
+    spec = backtest_params(doc).datasets["toy"]
+    assert spec.max_guided == 7 and spec.product_variants == ("gp_ard_lin",)
     bad = [
         ("batch_sizes", [0]),
         ("other_batch_sizes", [8]),
@@ -329,6 +333,7 @@ def test_backtest_params_validation():
         ("baselines", {"methods": ["svm"]}),
         ("datasets", {"x": {"system": "ti", "target": "uts_mpa"}}),
         ("datasets", {"x": {"system": "al", "target": "density"}}),
+        ("datasets", {"x": {"system": "al", "target": "uts_mpa", "product_variants": ["nn"]}}),
     ]
     for key, value in bad:
         doc = copy.deepcopy(PARAMS)

@@ -60,7 +60,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class DatasetSpec:
     target: str
     sources: tuple[str, ...] = ()
     max_guided: int | None = None  # overrides BacktestConfig.max_guided
+    product_variants: tuple[str, ...] | None = None  # overrides BacktestConfig.product_variants
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,14 @@ def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
         mg = spec.get("max_guided")
         if mg is not None:
             mg = _num(spec, "max_guided", None, int, 1, 1_000_000, where)
-        datasets[str(name)] = DatasetSpec(str(name), system, target, tuple(sources), mg)
+        pv = spec.get("product_variants")
+        if pv is not None and (not isinstance(pv, list) or any(v not in families for v in pv)):
+            raise ConfigError(
+                f"params.yaml: {where}.product_variants must be a list of {', '.join(families)}"
+            )
+        datasets[str(name)] = DatasetSpec(
+            str(name), system, target, tuple(sources), mg, None if pv is None else tuple(pv)
+        )
     return BacktestConfig(
         seed=seed,
         n_seeds=_num(sec, "n_seeds", 20, int, 1, 10_000, w),
@@ -774,6 +782,8 @@ def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> 
     y, n = pool.y, len(pool.y)
     spec = cfg.datasets.get(dataset)
     max_guided = spec.max_guided if spec is not None and spec.max_guided else cfg.max_guided
+    if spec is not None and spec.product_variants is not None:
+        cfg = replace(cfg, product_variants=spec.product_variants)
     top5 = top_mask(y, TOP_FRACTIONS["top5"])
     seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
     inits = {s: initial_design(top5, cfg.n_init, np.random.default_rng([s, 104729])) for s in seeds}
@@ -886,6 +896,7 @@ def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> 
         "other_batch_sizes": list(cfg.other_batch_sizes),
         "max_guided": max_guided,
         "fantasy": cfg.fantasy,
+        "product_variants": list(cfg.product_variants),
         "product": asdict(cfg.product),
         "baseline_settings": asdict(cfg.baseline),
         "primary": f"product@b{q0}",
