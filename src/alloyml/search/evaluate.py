@@ -29,19 +29,9 @@ from alloyml.bundle import Bundle
 from alloyml.compositions import density_rule_of_mixtures
 from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
-from alloyml.search.acquisition import acquire, expected_improvement, interval_z
+from alloyml.search.acquisition import acquire, interval_z
 from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, quantity_target
 from alloyml.search.space import Design, DesignSpace
-
-__all__ = [
-    "DENSITY",
-    "Evaluator",
-    "Problem",
-    "Reference",
-    "constraint_value",
-    "expected_improvement",
-    "interval_z",
-]
 
 DENSITY = "density_g_cm3"
 
