@@ -8,6 +8,7 @@ reports/backtest/<dataset>.png and `--headline` (the acceleration factors: the D
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -15,7 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from alloyml.backtest import backtest_params, build_pool, plot_backtest, run_backtest
+from alloyml.backtest import (
+    backtest_params,
+    build_pool,
+    methods_of,
+    plot_backtest,
+    run_backtest,
+)
 from alloyml.cli_support import run_stage
 from alloyml.errors import ConfigError
 from alloyml.features import feature_labels
@@ -34,9 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output-dir", default="reports/backtest")
     ap.add_argument("--headline", help="reports/headline/backtest_<dataset>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--n-jobs", type=int, default=None, help="override backtest.n_jobs")
     args = ap.parse_args(argv)
     doc = load_yaml(args.params)
     cfg = backtest_params(doc)
+    if args.n_jobs is not None:
+        if args.n_jobs < 1:
+            raise ConfigError(f"--n-jobs must be >= 1, got {args.n_jobs}")
+        cfg = dataclasses.replace(cfg, n_jobs=args.n_jobs)
     spec = cfg.datasets.get(args.dataset)
     if spec is None:
         raise ConfigError(
@@ -49,9 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     labels = feature_labels(featurize_preset(doc))
     pool = build_pool(pd.read_parquet(args.features), pd.read_parquet(args.processed), spec, labels)
     log.info(
-        "%s: %d rows (%d groups), %d non-constant features; %d seeds x %s + random",
+        "%s: %d rows (%d groups), %d non-constant features; %d seeds x %s x batch %s + random",
         spec.name, len(pool.y), len(set(pool.group_id)), pool.X.shape[1], cfg.n_seeds,
-        ", ".join(cfg.acquisitions),
+        ", ".join(m.name for m in methods_of(cfg)), cfg.batch_sizes,
     )  # fmt: skip
     report = run_backtest(pool, cfg, spec.name, spec.target)
     out = Path(args.output_dir)
@@ -63,9 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.headline:
         write_headline(args.headline, backtest_headline(report))
     log.info(
-        "%s: acceleration factor (%s, mean vs random) top-1 %% %.2f, top-5 %% %.2f in %.0f s",
-        spec.name, cfg.primary, report["acceleration_factor_top1"],
-        report["acceleration_factor_top5"], report["runtime_s"],
+        "%s: acceleration factors (%s vs exact random) top-1 %% %.2f, half of top-5 %% %.2f, "
+        "all of top-5 %% %.2f in %.0f s",
+        spec.name, report["primary"], report["acceleration_factor_top1"],
+        report["acceleration_factor_top5_half"], report["acceleration_factor_top5_all"],
+        report["runtime_s"],
     )  # fmt: skip
 
 

@@ -101,3 +101,37 @@ def test_suggest_with_fixed_trial():
 def test_families_without_space_suggest_nothing():
     for name in set(MODEL_NAMES) - set(SEARCH_SPACES):
         assert suggest(optuna.trial.FixedTrial({}), name) == {}
+
+
+# ----------------------------------------------------- extrapolating families (issue 11 §4)
+def test_gp_ard_lin_extrapolates_a_trend_beyond_the_training_range():
+    from alloyml.models import EXTRAPOLATING_NAMES, make_extrapolating_estimator
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 1.0, size=(60, 3))
+    y = 100.0 * X[:, 0] + 5.0 * np.sin(6.0 * X[:, 1]) + rng.normal(0.0, 0.5, 60)
+    X_out = np.column_stack([np.full(5, 1.6), rng.uniform(0, 1, (5, 2))])  # beyond x0 = 1
+    y_out = 100.0 * X_out[:, 0] + 5.0 * np.sin(6.0 * X_out[:, 1])
+    assert EXTRAPOLATING_NAMES == ("gp_ard", "gp_ard_lin")
+    lin = make_extrapolating_estimator("gp_ard_lin", random_state=0).fit(X, y)
+    forest = make_estimator("et", random_state=0).fit(X, y)
+    mae_lin = np.abs(lin.predict(X_out) - y_out).mean()
+    mae_forest = np.abs(forest.predict(X_out) - y_out).mean()
+    assert mae_lin < 15.0 < mae_forest  # the forest is flat above the best row it saw (~100)
+    mu, sd = lin.predict(X_out, return_std=True)
+    assert mu.shape == sd.shape == (5,) and (sd > 0).all()
+
+
+def test_ard_gp_columns_frozen_kernel_and_unknown_name():
+    from alloyml.models import ArdGP, make_extrapolating_estimator
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.0, 1.0, size=(40, 4))
+    y = 10.0 * X[:, 2] + rng.normal(0.0, 0.1, 40)
+    gp = make_extrapolating_estimator("gp_ard", random_state=0, columns=(2, 3)).fit(X, y)
+    assert len(gp.kernel_.k1.k2.length_scale) == 2  # one length scale per chosen column
+    frozen = gp.frozen().fit(X[:30], y[:30])
+    assert frozen.kernel_ == gp.kernel_  # conditioning only: hyper-parameters unchanged
+    assert isinstance(frozen, ArdGP) and np.isfinite(frozen.predict(X)).all()
+    with pytest.raises(ConfigError):
+        make_extrapolating_estimator("lightgbm_linear", random_state=0)

@@ -1,36 +1,58 @@
-"""Discovery backtest: a simulated sequential-learning campaign on measured data.
+"""Discovery backtest: the product's campaign loop replayed on a pool of measured rows.
 
-The pool is a set of measured rows (composition + process condition, property ``y``). A campaign
-starts from ``n_init`` random rows, then repeatedly fits a surrogate on the rows measured so far,
-scores the unmeasured rows with an acquisition function and "measures" the best ``batch_size``
-of them (reveals their ``y``). The same loop with a random choice is the baseline.
+The pool is every measured row of a dataset (composition + process condition, property ``y``);
+one composition measured in several tempers is several rows, each one "experiment", and the top
+rows are counted by row (``n_top5_groups`` says how many compositions they are). A campaign starts
+from ``n_init`` random rows drawn outside the top 5 %, then repeatedly refits a surrogate on the
+rows measured so far, scores the unmeasured rows with an acquisition function
+(:mod:`alloyml.search.acquisition`, the campaigns' module) and "measures" the best ``q`` of them
+(batch size ``q``; for ``q > 1`` the batch is chosen by sequential fantasies, kriging believer by
+default). Every method of a seed starts from the same initial rows (paired comparison).
 
-Definitions (all counts are *numbers of measured rows, the initial design included*):
+Methods:
 
-* top-k % rows: ``y >= quantile(y_pool, 1 - k/100)`` (linear interpolation; always >= 1 row, the
-  maximum; ties at the threshold all count).
-* ``experiments_top1`` / ``experiments_top5``: the number of rows measured when the first top-1 %
-  / top-5 % row is measured ("time to find one of the best"). With ``batch_size > 1`` a batch is
-  counted whole (every experiment of the batch is run before any result is known).
-* The initial design is drawn from rows *outside* the top 5 %, so that no campaign starts with a
-  hit; the same initial rows (same order) serve every strategy of a seed (paired comparison).
-* A guided campaign runs at most ``max_guided`` model-guided experiments; if a target is still
-  missing it continues with random choice until found (counted, never censored, and reported
-  as ``n_fallback``).
-* Random baseline, analytically: after ``n0`` non-target initial rows, ``K`` targets remain among
-  ``N' = N - n0`` rows; the position of the first target in a random order has
-  ``P(T > t) = C(N'-K, t) / C(N', t)`` and ``E[T] = (N' + 1) / (K + 1)``; total ``n0 + T``.
-* Acceleration factor (primary, fixed before any result was seen): mean experiments of the
-  random baseline (analytic expectation) / mean experiments of the primary acquisition, both
-  including the initial design. Median-based, simulation-based and post-initial-design
-  variants are reported beside it. With ``n0`` counted on both sides the factor is bounded by
-  ``E_random / (n0 + 1)``.
+* ``product``: the campaigns' loop. Features of the features table (``featurize.preset``), the
+  family of the training champion (``backtest.product.family``; ``et`` is the champion of
+  ``uts_mpa`` for both systems in ``reports/metrics``), intervals from
+  :class:`alloyml.uncertainty.ConformalInterval` calibrated on out-of-fold residuals of the current
+  training set (grouped ``folds``-fold CV, recalibrated every ``recalibrate_every`` rounds, the
+  model itself refitted every round), the domain rule of the campaigns (k-NN domain score with the
+  ``explore`` policy: penalty and a maximum score; rows beyond the maximum are ranked last; the
+  domain model and threshold are refreshed with each calibration) and the
+  campaigns' acquisition (``ucb``, ``sigma`` = interval half-width / ``z``).
+* ``product_<family>``: the same loop with another family, e.g. ``gp_ard_lin`` (a GP with ARD
+  Matern-5/2 plus a linear kernel on compact descriptors, :mod:`alloyml.models`), a surrogate
+  that is not piecewise constant above the best measured alloy.
+* baselines (Liang et al., npj Comput. Mater. 7 (2021) 188): ``rf_lcb``, a random forest with
+  the spread of its trees as ``sigma`` and the optimistic bound with weight 2 (their LCB on the
+  minimised ``-y``); ``gp_ard_lcb``, a GP with ARD Matern-5/2 on standardised compact
+  descriptors (wt % of each element but the balance + the main process numbers: ARD on 150+
+  Magpie statistics is slow and over-parameterised), hyper-parameters refitted (warm-started)
+  every ``refit_every`` rounds and the GP conditioned on the data every round; ``random``,
+  exact (below).
 
-The surrogate is a tree ensemble from :func:`alloyml.models.make_estimator`; its uncertainty is
-the spread of the per-tree predictions. Acquisitions: ``ucb`` (mean + kappa * std), ``ei``
-(expected improvement over the best measured value under a normal predictive) and ``exploit``
-(mean). References for acceleration factors: Rohr et al., Chem. Sci. 11 (2020) 2696; Ling et al.,
-Integr. Mater. Manuf. Innov. 6 (2017) 207.
+Metrics (counts are numbers of measured rows, the initial design included; a batch counts
+whole). With ``K`` top-5 % rows:
+
+* ``top1``: experiments until the first top-1 % row;
+* ``top5_half`` / ``top5_all``: experiments until ``ceil(K / 2)`` / all ``K`` top-5 % rows are found;
+* ``beat_init``: experiments until a row better than the best row of the initial design;
+* acceleration factor ``AF = E[experiments, random] / mean experiments of the method`` over the
+  seeds (Liang et al.: experiments random needs / experiments the method needs for the same
+  fraction of the top 5 %); 90 % CI by bootstrap over seeds (percentiles 5 and 95);
+* enhancement factor ``EF(t)`` = mean top-5 % rows found by the method after ``t`` experiments /
+  the random expectation ``K (t - n0) / (N - n0)``, at every batch boundary.
+
+Random, exactly: after ``n0`` non-target initial rows, ``N' = N - n0`` rows remain with ``k``
+targets; the position ``T_r`` of the ``r``-th target in a uniformly random order follows the
+negative hypergeometric law ``P(T_r = t) = C(t-1, r-1) C(N'-t, k-r) / C(N', k)``, with
+``E[T_r] = r (N' + 1) / (k + 1)``; batches of ``q`` count ``q ceil(T_r / q)``. The expectation is
+computed from this law, never simulated.
+
+A guided campaign runs at most ``max_guided`` model-guided experiments (it stops earlier when
+every target is found). A target still missing then is completed by the random law above on the
+rows left (``expected_draws``; reported as ``n_completed_randomly``): the count is an
+expectation, never censored, and a method is never credited with more than random on its tail.
 """
 
 from __future__ import annotations
@@ -38,27 +60,62 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import gammaln
 
 from alloyml.errors import ConfigError, SchemaError
 from alloyml.schema import BALANCE, TARGETS
+from alloyml.search.acquisition import (
+    ACQUISITIONS,
+    FANTASIES,
+    LIES,
+    acquire,
+    interval_z,
+    select_batch,
+)
 
 log = logging.getLogger("alloyml.backtest")
 
-ACQUISITIONS: tuple[str, ...] = ("ucb", "ei", "exploit")
-SURROGATES: tuple[str, ...] = ("rf", "et")
 TOP_FRACTIONS: dict[str, float] = {"top1": 0.01, "top5": 0.05}
+METRICS: tuple[str, ...] = ("top1", "top5_half", "top5_all", "beat_init")
+BASELINE_KINDS: tuple[str, ...] = ("rf_lcb", "gp_ard_lcb")
 
-GROUPING_NOTE = (
-    "Rows are composition + process conditions: one composition may appear in several rows "
-    "with different heat treatments, so a 'discovery' is a (composition, process) pair and "
-    "measuring one variant of a composition informs the model about its other variants."
+#: process descriptors of the compact set (with the wt % of every element but the balance)
+COMPACT_PROCESS: tuple[str, ...] = (
+    "proc_sol1_T_C",
+    "proc_sol1_t_h",
+    "proc_age1_T_C",
+    "proc_age1_t_h",
+    "proc_age2_T_C",
+    "proc_age2_t_h",
+    "proc_age_hj_max_K",
+    "proc_age_total_t_h",
+    "proc_rra",
+    "proc_cold_work_pct",
+    "proc_log_extrusion_ratio",
+    "proc_rolling_reduction_pct",
+    "proc_route_wrought",
+    "proc_route_cast",
+)
+#: physically motivated composition descriptors added for the extrapolating product family
+COMPACT_PHYSICS: tuple[str, ...] = (
+    "solute_wt_pct",
+    "zn_mg_cu_wt_pct",
+    "delta_size_pct",
+    "dH_mix_kJ_mol",
+    "vec",
+)
+
+POOL_NOTE = (
+    "The pool is every measured row of the dataset with the target (composition + process "
+    "condition): one composition in several tempers is several rows, each one experiment, and "
+    "top-k % rows are counted by row. Measuring one temper of a composition informs the model "
+    "about its other tempers, which is how a real campaign on that composition would go."
 )
 
 
@@ -71,14 +128,30 @@ class DatasetSpec:
     system: str
     target: str
     sources: tuple[str, ...] = ()
+    max_guided: int | None = None  # overrides BacktestConfig.max_guided
+    product_variants: tuple[str, ...] | None = None  # overrides BacktestConfig.product_variants
 
 
 @dataclass(frozen=True)
-class SurrogateSpec:
-    model: str = "rf"
+class ProductSpec:
+    """The campaigns' loop: family, conformal intervals, domain rule, acquisition."""
+
+    family: str = "et"
     n_estimators: int = 50
-    max_features: float = 0.33
-    min_samples_leaf: int = 1
+    acquisition: str = "ucb"
+    kappa: float = 1.0
+    alpha: float = 0.1
+    folds: int = 3
+    recalibrate_every: int = 5
+    domain: str = "explore"  # a campaign domain mode, or "off"
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    rf_n_estimators: int = 100
+    kappa: float = 2.0
+    gp_refit_every: int = 10
+    gp_max_iter: int = 60
 
 
 @dataclass(frozen=True)
@@ -86,29 +159,60 @@ class BacktestConfig:
     seed: int = 42
     n_seeds: int = 20
     n_init: int = 10
-    batch_size: int = 1
-    acquisitions: tuple[str, ...] = ACQUISITIONS
-    primary: str = "ucb"
-    kappa: float = 1.0
-    max_guided: int = 200
-    curve_horizon: int = 150
-    surrogate: SurrogateSpec = field(default_factory=SurrogateSpec)
+    batch_sizes: tuple[int, ...] = (1, 8)
+    max_guided: int = 120
+    fantasy: str = "believer"
+    lie: str = "min"
+    product: ProductSpec = field(default_factory=ProductSpec)
+    product_variants: tuple[str, ...] = ()
+    baselines: tuple[str, ...] = BASELINE_KINDS
+    baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    other_batch_sizes: tuple[int, ...] = (1,)  # variants and baselines (product: batch_sizes)
     n_jobs: int = 1
+    n_boot: int = 2000
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
 
 
-def _num(sec: dict[str, Any], key: str, default: Any, typ: type, lo: float, hi: float) -> Any:
+def _num(sec: dict[str, Any], key: str, default: Any, typ: type, lo: float, hi: float, where: str):
     val = sec.get(key, default)
     ok = isinstance(val, int | float) if typ is float else isinstance(val, int)
     if isinstance(val, bool) or not ok:
-        raise ConfigError(f"params.yaml: backtest.{key} must be {typ.__name__}, got {val!r}")
+        raise ConfigError(f"params.yaml: {where}.{key} must be {typ.__name__}, got {val!r}")
     if not lo <= val <= hi:
-        raise ConfigError(f"params.yaml: backtest.{key} must be in [{lo}, {hi}], got {val!r}")
+        raise ConfigError(f"params.yaml: {where}.{key} must be in [{lo}, {hi}], got {val!r}")
     return typ(val)
+
+
+def _families() -> tuple[str, ...]:
+    from alloyml.models import EXTRAPOLATING_NAMES, MODEL_NAMES
+
+    return (*(m for m in MODEL_NAMES if m not in ("mean", "gp")), *EXTRAPOLATING_NAMES)
+
+
+def _choice(sec: dict[str, Any], key: str, default: str, options: tuple[str, ...], where: str):
+    val = sec.get(key, default)
+    if val not in options:
+        raise ConfigError(
+            f"params.yaml: {where}.{key} must be one of {', '.join(options)}, got {val!r}"
+        )
+    return val
+
+
+def _sizes(sec: dict[str, Any], key: str, default: list[int]) -> list[int]:
+    bs = sec.get(key, default)
+    if (
+        not isinstance(bs, list)
+        or not bs
+        or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in bs)
+    ):
+        raise ConfigError(f"params.yaml: backtest.{key} must be positive integers, got {bs!r}")
+    return bs
 
 
 def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
     """Validated :class:`BacktestConfig` from the ``backtest`` section (+ ``base.seed``)."""
+    from alloyml.search.campaign import DOMAIN_MODES
+
     sec = doc.get("backtest")
     if not isinstance(sec, dict):
         raise ConfigError("params.yaml: missing section 'backtest'")
@@ -116,29 +220,45 @@ def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
     seed = base.get("seed", 42)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"params.yaml: base.seed must be int, got {seed!r}")
-    acqs = sec.get("acquisitions", list(ACQUISITIONS))
-    if not isinstance(acqs, list) or not acqs or any(a not in ACQUISITIONS for a in acqs):
+    w = "backtest"
+    bs = _sizes(sec, "batch_sizes", [1, 8])
+    obs = _sizes(sec, "other_batch_sizes", bs[:1])
+    if any(b not in bs for b in obs):
+        raise ConfigError("params.yaml: backtest.other_batch_sizes must be among batch_sizes")
+    ps = sec.get("product") or {}
+    if not isinstance(ps, dict):
+        raise ConfigError("params.yaml: backtest.product must be a mapping")
+    wp = "backtest.product"
+    families = _families()
+    product = ProductSpec(
+        family=_choice(ps, "family", "et", families, wp),
+        n_estimators=_num(ps, "n_estimators", 50, int, 5, 2000, wp),
+        acquisition=_choice(ps, "acquisition", "ucb", ACQUISITIONS, wp),
+        kappa=_num(ps, "kappa", 1.0, float, 0.0, 100.0, wp),
+        alpha=_num(ps, "alpha", 0.1, float, 0.001, 0.5, wp),
+        folds=_num(ps, "folds", 3, int, 2, 20, wp),
+        recalibrate_every=_num(ps, "recalibrate_every", 5, int, 1, 1000, wp),
+        domain=_choice(ps, "domain", "explore", (*DOMAIN_MODES, "off"), wp),
+    )
+    variants = sec.get("product_variants") or []
+    if not isinstance(variants, list) or any(v not in families for v in variants):
         raise ConfigError(
-            f"params.yaml: backtest.acquisitions must be a non-empty list of {ACQUISITIONS}, "
-            f"got {acqs!r}"
+            f"params.yaml: backtest.product_variants must be a list of {', '.join(families)}"
         )
-    primary = sec.get("primary_acquisition")
-    if primary not in acqs:
+    bsec = sec.get("baselines") or {}
+    if not isinstance(bsec, dict):
+        raise ConfigError("params.yaml: backtest.baselines must be a mapping")
+    kinds = bsec.get("methods", list(BASELINE_KINDS))
+    if not isinstance(kinds, list) or any(k not in BASELINE_KINDS for k in kinds):
         raise ConfigError(
-            "params.yaml: backtest.primary_acquisition is required and must be one of "
-            f"backtest.acquisitions {acqs}, got {primary!r}"
+            f"params.yaml: backtest.baselines.methods must be a list of {BASELINE_KINDS}"
         )
-    sur = sec.get("surrogate") or {}
-    if not isinstance(sur, dict):
-        raise ConfigError("params.yaml: backtest.surrogate must be a mapping")
-    model = sur.get("model", "rf")
-    if model not in SURROGATES:
-        raise ConfigError(f"params.yaml: backtest.surrogate.model must be one of {SURROGATES}")
-    surrogate = SurrogateSpec(
-        model=model,
-        n_estimators=_num(sur, "n_estimators", 50, int, 5, 2000),
-        max_features=_num(sur, "max_features", 0.33, float, 0.01, 1.0),
-        min_samples_leaf=_num(sur, "min_samples_leaf", 1, int, 1, 100),
+    wb = "backtest.baselines"
+    baseline = BaselineSpec(
+        rf_n_estimators=_num(bsec, "rf_n_estimators", 100, int, 5, 2000, wb),
+        kappa=_num(bsec, "kappa", 2.0, float, 0.0, 100.0, wb),
+        gp_refit_every=_num(bsec, "gp_refit_every", 10, int, 1, 1000, wb),
+        gp_max_iter=_num(bsec, "gp_max_iter", 60, int, 1, 10_000, wb),
     )
     raw = sec.get("datasets")
     if not isinstance(raw, dict) or not raw:
@@ -156,22 +276,34 @@ def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
         sources = spec.get("sources") or []
         if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
             raise ConfigError(f"params.yaml: {where}.sources must be a list of source ids")
-        datasets[str(name)] = DatasetSpec(str(name), system, target, tuple(sources))
-    cfg = BacktestConfig(
+        mg = spec.get("max_guided")
+        if mg is not None:
+            mg = _num(spec, "max_guided", None, int, 1, 1_000_000, where)
+        pv = spec.get("product_variants")
+        if pv is not None and (not isinstance(pv, list) or any(v not in families for v in pv)):
+            raise ConfigError(
+                f"params.yaml: {where}.product_variants must be a list of {', '.join(families)}"
+            )
+        datasets[str(name)] = DatasetSpec(
+            str(name), system, target, tuple(sources), mg, None if pv is None else tuple(pv)
+        )
+    return BacktestConfig(
         seed=seed,
-        n_seeds=_num(sec, "n_seeds", 20, int, 1, 10_000),
-        n_init=_num(sec, "n_init", 10, int, 2, 10_000),
-        batch_size=_num(sec, "batch_size", 1, int, 1, 1000),
-        acquisitions=tuple(acqs),
-        primary=primary,
-        kappa=_num(sec, "kappa", 1.0, float, 0.0, 100.0),
-        max_guided=_num(sec, "max_guided", 200, int, 1, 1_000_000),
-        curve_horizon=_num(sec, "curve_horizon", 150, int, 2, 1_000_000),
-        surrogate=surrogate,
-        n_jobs=_num(sec, "n_jobs", 1, int, 1, 64),
+        n_seeds=_num(sec, "n_seeds", 20, int, 1, 10_000, w),
+        n_init=_num(sec, "n_init", 10, int, 2, 10_000, w),
+        batch_sizes=tuple(bs),
+        max_guided=_num(sec, "max_guided", 120, int, 1, 1_000_000, w),
+        fantasy=_choice(sec, "fantasy", "believer", FANTASIES, w),
+        lie=_choice(sec, "lie", "min", LIES, w),
+        product=product,
+        product_variants=tuple(variants),
+        baselines=tuple(kinds),
+        baseline=baseline,
+        other_batch_sizes=tuple(obs),
+        n_jobs=_num(sec, "n_jobs", 1, int, 1, 64, w),
+        n_boot=_num(sec, "n_boot", 2000, int, 100, 100_000, w),
         datasets=datasets,
     )
-    return cfg
 
 
 # ------------------------------------------------------------------------------------- pool
@@ -183,6 +315,7 @@ class Pool:
     group_id: np.ndarray
     feature_names: list[str]
     source_id: np.ndarray | None = None
+    balance: str | None = None  # balance element of the system (e.g. "Al")
 
 
 def build_pool(
@@ -224,6 +357,7 @@ def build_pool(
         group_id=df["group_id"].astype(str).to_numpy(),
         feature_names=[lab for lab, k in zip(labels, keep, strict=True) if k],
         source_id=df["source_id"].astype(str).to_numpy(),
+        balance=BALANCE[spec.system],
     )
 
 
@@ -241,374 +375,598 @@ def initial_design(is_excluded: np.ndarray, n_init: int, rng: np.random.Generato
     return rng.choice(allowed, size=n_init, replace=False)
 
 
-# ------------------------------------------------------------------------- random baseline
-def random_first_hit(n_pool: int, n_targets: int, n_init: int, batch_size: int = 1) -> dict:
-    """Distribution of experiments to the first target under random choice (exact).
-
-    ``n_init`` non-target rows are measured first; the rest come in random order, in batches
-    of ``batch_size`` counted whole. Returns ``mean``, ``median`` and ``cdf`` where ``cdf[t-1]``
-    is P(first target found within ``t`` experiments), ``t = 1..n_pool``.
-    """
-    n_rest = n_pool - n_init
-    if n_targets < 1 or n_rest < n_targets:
-        raise ValueError("need 1 <= n_targets <= n_pool - n_init")
-    # survival of the post-initial position T: P(T > t) = prod_{i<t} (n_rest-K-i)/(n_rest-i)
-    t = np.arange(n_rest + 1)
-    num = np.maximum(n_rest - n_targets - t[:-1], 0).astype(float)
-    surv = np.concatenate([[1.0], np.cumprod(num / (n_rest - t[:-1]))])
-    pmf = surv[:-1] - surv[1:]  # P(T = t), t = 1..n_rest
-    pos = np.arange(1, n_rest + 1)
-    counted = np.minimum(batch_size * np.ceil(pos / batch_size), n_rest).astype(int)
-    pmf_counted = np.bincount(counted, weights=pmf, minlength=n_rest + 1)[1:]
-    cdf_rest = np.clip(np.cumsum(pmf_counted), 0.0, 1.0)
-    cdf = np.concatenate([np.zeros(n_init), cdf_rest])
-    mean = n_init + float(np.sum(pos * pmf_counted))
-    median = n_init + int(np.searchsorted(cdf_rest, 0.5 - 1e-12) + 1)
-    return {"mean": mean, "median": float(median), "cdf": cdf}
-
-
-# ------------------------------------------------------------------------------- surrogate
-def fit_predict(
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_query: np.ndarray,
-    spec: SurrogateSpec,
-    random_state: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and per-tree standard deviation of a tree ensemble at ``X_query`` (float32)."""
-    from alloyml.models import make_estimator
-
-    est = make_estimator(
-        spec.model,
-        random_state=random_state,
-        n_jobs=1,
-        n_estimators=spec.n_estimators,
-        max_features=spec.max_features,
-        min_samples_leaf=spec.min_samples_leaf,
+def compact_columns(
+    feature_names: list[str], balance: str | None = None, physics: bool = False
+) -> tuple[int, ...]:
+    """Indices of the compact descriptor set: wt % of each element but the ``balance`` element
+    (e.g. ``Al``; it is 100 minus the rest) and :data:`COMPACT_PROCESS` (+
+    :data:`COMPACT_PHYSICS` with ``physics``)."""
+    extra = set(COMPACT_PROCESS) | (set(COMPACT_PHYSICS) if physics else set())
+    skip = f"wt_pct_{balance}" if balance else None
+    return tuple(
+        i
+        for i, f in enumerate(feature_names)
+        if (f.startswith("wt_pct_") and f != skip) or f in extra
     )
-    est.fit(X_train, y_train)
-    # per-tree predictions without re-validating X for every tree (X_query is float32 already)
-    preds = np.stack([t.predict(X_query, check_input=False) for t in est.estimators_])
+
+
+# ------------------------------------------------------------------------- random, exactly
+def expected_draws(n: int, k: int, r: int, q: int = 1) -> float:
+    """Expected experiments until the ``r``-th of ``k`` targets among ``n`` rows, random order.
+
+    Negative hypergeometric position ``T_r`` (see the module docstring); in batches of ``q``
+    the count is ``min(q ceil(T_r / q), n)``. ``r <= 0`` gives 0.
+    """
+    if r <= 0:
+        return 0.0
+    if not 1 <= r <= k <= n:
+        raise ValueError(f"need 1 <= r <= k <= n, got r={r}, k={k}, n={n}")
+    if q == 1:
+        return r * (n + 1) / (k + 1)
+    t = np.arange(r, n - k + r + 1)
+    logp = (
+        gammaln(t) - gammaln(r) - gammaln(t - r + 1)
+        + gammaln(n - t + 1) - gammaln(k - r + 1) - gammaln(n - t - k + r + 1)
+        - (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+    )  # fmt: skip
+    counted = np.minimum(q * np.ceil(t / q), n)
+    return float(np.sum(np.exp(logp) * counted))
+
+
+# ------------------------------------------------------------------------------- surrogates
+class Surrogate:
+    """A surrogate of one campaign: ``fit`` on the measured rows every round, ``predict`` at
+    candidates (``mu``, ``sigma`` in the target's units), ``fantasy`` = refit on fantasy data
+    with the round's calibration and hyper-parameters kept, ``penalty`` = domain penalty."""
+
+    def __init__(self, X: np.ndarray, groups: np.ndarray, seed: int) -> None:
+        self.X, self.groups, self.seed = X, groups, seed
+
+    def fit(self, rows: np.ndarray, y: np.ndarray, step: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict(self, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def fantasy(self, rows: np.ndarray, y: np.ndarray, cand: np.ndarray):  # pragma: no cover
+        raise NotImplementedError
+
+    def penalty(self, cand: np.ndarray, best: float) -> np.ndarray:
+        return np.zeros(len(cand))
+
+
+def _tree_spread(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    preds = np.stack([t.predict(X, check_input=False) for t in est.estimators_])
     return preds.mean(axis=0), preds.std(axis=0)
 
 
-def acquisition_scores(
-    name: str, mu: np.ndarray, sd: np.ndarray, best: float, kappa: float
-) -> np.ndarray:
-    """Higher is better. ``ucb``: mu + kappa sd; ``ei``: expected improvement; ``exploit``: mu."""
-    if name == "exploit":
-        return mu
-    if name == "ucb":
-        return mu + kappa * sd
-    if name == "ei":
-        imp = mu - best
-        safe = np.where(sd > 1e-12, sd, 1.0)
-        z = imp / safe
-        ei = imp * ndtr(z) + safe * np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
-        return np.where(sd > 1e-12, ei, np.maximum(imp, 0.0))
-    raise ConfigError(f"unknown acquisition {name!r}; choose from {ACQUISITIONS}")
+class ForestLCB(Surrogate):
+    """Random forest, ``sigma`` = standard deviation of the per-tree predictions."""
+
+    def __init__(self, X, groups, seed, n_estimators: int) -> None:
+        super().__init__(X, groups, seed)
+        self.n_estimators = n_estimators
+
+    def _fit(self, rows, y, rs):
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(
+            n_estimators=self.n_estimators, max_features=1.0, random_state=rs, n_jobs=1
+        ).fit(self.X[rows], y)
+
+    def fit(self, rows, y, step):
+        self.step = step
+        self.est = self._fit(rows, y, self.seed * 10_007 + step)
+
+    def predict(self, cand):
+        return _tree_spread(self.est, self.X[cand])
+
+    def fantasy(self, rows, y, cand):
+        return _tree_spread(self._fit(rows, y, self.seed * 10_007 + self.step), self.X[cand])
+
+
+class GPLCB(Surrogate):
+    """GP with ARD Matern-5/2 (``linear``: + dot product) on ``columns``; GP predictive std."""
+
+    def __init__(self, X, groups, seed, columns, refit_every: int, max_iter: int) -> None:
+        super().__init__(X, groups, seed)
+        self.columns, self.refit_every, self.max_iter = columns, refit_every, max_iter
+        self.hyper: Any = None
+
+    def fit(self, rows, y, step):
+        from alloyml.models import make_extrapolating_estimator
+
+        if self.hyper is None:
+            est = make_extrapolating_estimator(
+                "gp_ard", self.seed, self.columns, max_iter=self.max_iter
+            )
+        elif step % self.refit_every == 0:
+            est = self.hyper.frozen(optimize=True)  # warm start from the last hyper-parameters
+        else:
+            est = self.hyper.frozen()  # condition only
+        est.fit(self.X[rows], y)
+        if self.hyper is None or step % self.refit_every == 0:
+            self.hyper = est
+        self.est = est
+
+    def predict(self, cand):
+        return self.est.predict(self.X[cand], return_std=True)
+
+    def fantasy(self, rows, y, cand):
+        return self.hyper.frozen().fit(self.X[rows], y).predict(self.X[cand], return_std=True)
+
+
+class ProductLoop(Surrogate):
+    """The campaigns' surrogate: champion family, conformal interval, domain rule."""
+
+    def __init__(self, X, groups, seed, spec: ProductSpec, columns, refit_every, max_iter) -> None:
+        from alloyml.search.campaign import DOMAIN_MODES
+
+        super().__init__(X, groups, seed)
+        self.spec = spec
+        self.columns, self.refit_every, self.max_iter = columns, refit_every, max_iter
+        self.policy = DOMAIN_MODES.get(spec.domain)
+        self.z = interval_z(spec.alpha)
+        self.hyper: Any = None
+        self.half: np.ndarray | None = None
+
+    def _make(self, step: int, fixed: bool) -> Any:
+        from alloyml.models import (
+            EXTRAPOLATING_NAMES,
+            make_estimator,
+            make_extrapolating_estimator,
+        )
+
+        fam = self.spec.family
+        if fam in EXTRAPOLATING_NAMES:
+            if self.hyper is None:
+                return make_extrapolating_estimator(
+                    fam, self.seed, self.columns, max_iter=self.max_iter
+                )
+            return self.hyper.frozen(optimize=not fixed)
+        kw: dict[str, Any] = {}
+        if fam in ("rf", "et", "xgb"):
+            kw["n_estimators"] = self.spec.n_estimators
+        if fam == "gbr":
+            kw["max_iter"] = self.spec.n_estimators
+        return make_estimator(fam, random_state=self.seed * 10_007 + step, n_jobs=1, **kw)
+
+    def fit(self, rows, y, step):
+        from alloyml.models import EXTRAPOLATING_NAMES
+
+        self.step = step
+        is_gp = self.spec.family in EXTRAPOLATING_NAMES
+        refit_hyper = is_gp and (self.hyper is None or step % self.refit_every == 0)
+        est = self._make(step, fixed=not refit_hyper).fit(self.X[rows], y)
+        if refit_hyper:
+            self.hyper = est
+        self.est = est
+        if self.half is None or step % self.spec.recalibrate_every == 0:
+            self._calibrate(rows, y, step)
+
+    def _calibrate(self, rows, y, step):
+        """Conformal interval and domain threshold from a grouped K-fold of the measured rows."""
+        from sklearn.model_selection import GroupKFold, KFold
+
+        from alloyml.uncertainty import ConformalInterval, Domain
+
+        g = self.groups[rows]
+        k = min(self.spec.folds, len(np.unique(g)))
+        splits = (
+            GroupKFold(n_splits=k).split(rows, groups=g)
+            if k >= 2
+            else KFold(n_splits=min(self.spec.folds, len(rows))).split(rows)
+        )
+        oof = np.empty(len(rows))
+        dist = np.empty(len(rows))
+        for tr, te in splits:
+            m = self._make(step, fixed=True).fit(self.X[rows[tr]], y[tr])
+            oof[te] = m.predict(self.X[rows[te]])
+            if self.policy is not None:
+                dist[te] = Domain().fit(self.X[rows[tr]]).distance(self.X[rows[te]])
+        ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(self.X[rows], y, oof)
+        self.half = ci.half_width(self.X)  # every pool row, fixed until the next calibration
+        if self.policy is not None:
+            self.domain = Domain().fit(self.X[rows])
+            self.domain.calibrate(dist)
+            thr = self.domain.threshold_
+            d = self.domain.distance(self.X)  # every pool row, until the next calibration
+            self.dscore = d / thr if thr > 0 else np.zeros(len(d))
+
+    def _sigma(self, cand):
+        h = self.half[cand]
+        return np.where(np.isfinite(h), h, np.nanmax(np.where(np.isfinite(h), h, 0.0))) / self.z
+
+    def predict(self, cand):
+        return self.est.predict(self.X[cand]), self._sigma(cand)
+
+    def fantasy(self, rows, y, cand):
+        m = self._make(self.step, fixed=True).fit(self.X[rows], y)
+        return m.predict(self.X[cand]), self._sigma(cand)
+
+    def penalty(self, cand, best):
+        """The campaigns' domain policy: ``penalty |best| clip(score - 1, 0, max_score)``; rows
+        beyond ``max_score`` (infeasible in a campaign) are ranked after every other row."""
+        if self.policy is None:
+            return np.zeros(len(cand))
+        score = self.dscore[cand]
+        mx, pen = self.policy["max_score"], self.policy["penalty"]
+        p = pen * abs(best) * np.clip(score - 1.0, 0.0, mx)
+        return p + np.where(score > mx, 1e9, 0.0)
 
 
 # -------------------------------------------------------------------------------- campaign
+@dataclass(frozen=True)
+class Method:
+    """One guided method: ``kind`` in product / rf_lcb / gp_ard_lcb, ``family`` for product."""
+
+    name: str
+    kind: str
+    family: str = ""
+
+
+def methods_of(cfg: BacktestConfig) -> list[Method]:
+    out = [Method("product", "product", cfg.product.family)]
+    out += [Method(f"product_{f}", "product", f) for f in cfg.product_variants]
+    out += [Method(k, k) for k in cfg.baselines]
+    return out
+
+
+def make_surrogate(method: Method, pool: Pool, cfg: BacktestConfig, seed: int) -> Surrogate:
+    b = cfg.baseline
+    if method.kind == "rf_lcb":
+        return ForestLCB(pool.X, pool.group_id, seed, b.rf_n_estimators)
+    if method.kind == "gp_ard_lcb":
+        cols = compact_columns(pool.feature_names, pool.balance)
+        return GPLCB(pool.X, pool.group_id, seed, cols, b.gp_refit_every, b.gp_max_iter)
+    spec = ProductSpec(**(asdict(cfg.product) | {"family": method.family}))
+    cols = compact_columns(pool.feature_names, pool.balance, physics=True)
+    return ProductLoop(pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter)
+
+
+def _score_fn(method: Method, cfg: BacktestConfig, penalty: np.ndarray):
+    if method.kind == "product":
+        acq, kappa = cfg.product.acquisition, cfg.product.kappa
+    else:  # Liang et al.'s LCB on -y = the optimistic bound on y
+        acq, kappa = "ucb", cfg.baseline.kappa
+
+    def score(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
+        return acquire(acq, mu, sigma, best=best, kappa=kappa, maximize=True) - penalty
+
+    return score
+
+
+def targets_of(y: np.ndarray, init: np.ndarray) -> dict[str, tuple[np.ndarray, int]]:
+    """Per metric: (target mask, how many of them must be found)."""
+    top1, top5 = top_mask(y, TOP_FRACTIONS["top1"]), top_mask(y, TOP_FRACTIONS["top5"])
+    beat = y > y[init].max()
+    k5 = int(top5.sum())
+    return {
+        "top1": (top1, 1),
+        "top5_half": (top5, math.ceil(k5 / 2)),
+        "top5_all": (top5, k5),
+        "beat_init": (beat, 1),
+    }
+
+
+def experiments_needed(
+    order: np.ndarray, mask: np.ndarray, r: int, n_init: int, q: int, n_pool: int
+) -> tuple[float, bool]:
+    """Experiments until ``r`` rows of ``mask`` are measured (batches counted whole), and whether
+    the count was completed by the exact random law on the rows left after ``order``."""
+    hits = np.flatnonzero(mask[order]) + 1  # 1-based positions
+    if len(hits) >= r:
+        pos = int(hits[r - 1])
+        if pos <= n_init:
+            return float(n_init), False
+        return float(min(n_init + q * math.ceil((pos - n_init) / q), n_pool)), False
+    done, found = len(order), len(hits)
+    rest = expected_draws(n_pool - done, int(mask.sum()) - found, r - found, q)
+    return done + rest, True
+
+
 def run_campaign(
-    X: np.ndarray,
-    y: np.ndarray,
-    targets: dict[str, np.ndarray],
+    pool: Pool,
+    method: Method | None,
     init: np.ndarray,
-    strategy: str,
+    q: int,
     cfg: BacktestConfig,
     seed: int,
+    max_guided: int,
 ) -> dict:
-    """One campaign of ``strategy`` (an acquisition or ``random``) from the rows ``init``.
+    """One guided campaign (``method``) from the rows ``init`` in batches of ``q``.
 
-    Stops when every target set has been hit (or the pool is exhausted). Returns the measured
-    ``order`` (row positions), ``experiments`` per target, ``n_guided`` and ``fallback``.
-    """
-    n = len(y)
-    rng = np.random.default_rng([seed, 7919])
+    Stops when every target of :func:`targets_of` is found, after ``max_guided`` guided
+    experiments, or when the pool is exhausted. Returns ``order`` (measured row ids) and
+    ``experiments`` per metric (with ``completed`` flags).
+    """  # fmt: skip
+    y, n = pool.y, len(pool.y)
+    targets = targets_of(y, init)
+    rng = np.random.default_rng([seed, 7919, q])
     measured = np.zeros(n, bool)
     measured[init] = True
-    order: list[int] = [int(i) for i in init]
-    found: dict[str, int | None] = {k: None for k in targets}
-    for k, mask in targets.items():  # never true with the default initial design
-        if mask[init].any():
-            found[k] = len(order)
-    n_guided, step = 0, 0
-    q = cfg.batch_size
-    while any(v is None for v in found.values()) and len(order) < n:
-        remaining = np.flatnonzero(~measured)
-        size = min(q, len(remaining))
-        if strategy == "random" or n_guided >= cfg.max_guided:
-            pick = rng.choice(remaining, size=size, replace=False)
-        else:
-            idx = np.asarray(order)
-            mu, sd = fit_predict(
-                X[idx], y[idx], X[remaining], cfg.surrogate, random_state=seed * 100_003 + step
-            )
-            score = acquisition_scores(strategy, mu, sd, float(y[idx].max()), cfg.kappa)
-            rank = np.lexsort((rng.random(len(remaining)), -score))  # random tie-break
-            pick = remaining[rank[:size]]
-            n_guided += size
-        step += 1
+    order = [int(i) for i in init]
+    sur = make_surrogate(method, pool, cfg, seed)
+    step = 0
+
+    def finished() -> bool:
+        o = np.asarray(order)
+        return all(int(m[o].sum()) >= r for m, r in targets.values())
+
+    while len(order) - len(init) < max_guided and len(order) < n and not finished():
+        rem = np.flatnonzero(~measured)
+        rows = np.asarray(order)
+        ys = y[rows]
+        sur.fit(rows, ys, step)
+        mu, sigma = sur.predict(rem)
+        pen = sur.penalty(rem, float(ys.max()))
+        pick = select_batch(
+            rem, rows, ys, min(q, max_guided - (len(order) - len(init))),
+            predict=lambda r_, y_, _rem=rem: sur.fantasy(r_, y_, _rem),
+            score=_score_fn(method, cfg, pen),
+            fantasy=cfg.fantasy, lie=cfg.lie, first=(mu, sigma), rng=rng,
+        )  # fmt: skip
         measured[pick] = True
         order.extend(int(i) for i in pick)
-        for k, mask in targets.items():
-            if found[k] is None and mask[pick].any():
-                found[k] = len(order)  # the batch is counted whole
-    return {
-        "order": np.asarray(order),
-        "experiments": {k: int(v) if v is not None else n for k, v in found.items()},
-        "n_guided": n_guided,
-        "fallback": strategy != "random" and n_guided >= cfg.max_guided,
-    }
+        step += 1
+    o = np.asarray(order)
+    exp, comp = {}, {}
+    for k, (m, r) in targets.items():
+        exp[k], comp[k] = experiments_needed(o, m, r, len(init), q, n)
+    return {"order": o, "experiments": exp, "completed": comp, "n_rounds": step}
 
 
-def _campaign_task(X, y, targets, init, strategy, cfg, seed) -> tuple[str, int, dict, float]:
+def random_expected(pool: Pool, init: np.ndarray, q: int) -> dict[str, float]:
+    """Exact expected experiments of random choice from the same initial rows, per metric."""
+    n, n0 = len(pool.y), len(init)
+    out = {}
+    for k, (m, r) in targets_of(pool.y, init).items():
+        k_left = int(m.sum()) - int(m[init].sum())
+        r_left = r - int(m[init].sum())
+        out[k] = n0 + expected_draws(n - n0, k_left, r_left, q) if r_left > 0 else float(n0)
+    return out
+
+
+def _campaign_task(pool, method, init, q, cfg, seed, max_guided):
     t0 = time.process_time()
-    res = run_campaign(X, y, targets, init, strategy, cfg, seed)
-    return strategy, seed, res, time.process_time() - t0
+    res = run_campaign(pool, method, init, q, cfg, seed, max_guided)
+    return method.name, q, seed, res, time.process_time() - t0
 
 
-def _best_so_far_curve(order: np.ndarray, y: np.ndarray, horizon: int) -> np.ndarray:
-    """Normalised best-so-far ``(max y_measured - min y) / (max y - min y)`` at t = 1..horizon.
-
-    After a campaign stops (every target found) the last value is held, which understates the
-    curve of a strategy that stops early.
-    """
-    lo, hi = float(y.min()), float(y.max())
-    best = np.maximum.accumulate(y[order[:horizon]])
-    if len(best) < horizon:
-        best = np.concatenate([best, np.full(horizon - len(best), best[-1])])
-    return (best - lo) / (hi - lo) if hi > lo else np.ones(horizon)
+# --------------------------------------------------------------------------------- metrics
+def _ci(values: np.ndarray) -> list[float]:
+    return [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))]
 
 
-def first_hit_group_seen(order: np.ndarray, hit: int, groups: np.ndarray) -> bool:
-    """True when the row measured at experiment ``hit`` shares its group with an earlier row."""
-    return bool(np.isin(groups[order[hit - 1]], groups[order[: hit - 1]]))
+def acceleration(
+    random_exp: np.ndarray, method_exp: np.ndarray, boot_idx: np.ndarray
+) -> dict[str, Any]:
+    """AF = mean random / mean method over seeds (paired), bootstrap 90 % CI over seeds."""
+    af = float(random_exp.mean() / method_exp.mean())
+    boot = random_exp[boot_idx].mean(axis=1) / method_exp[boot_idx].mean(axis=1)
+    return {"af": af, "ci90": _ci(boot)}
 
 
-def _counts(values: np.ndarray | None, mask: np.ndarray | None = None) -> dict[str, int]:
-    if values is None:
-        return {}
-    v = values if mask is None else values[mask]
-    names, counts = np.unique(v, return_counts=True)
-    return {str(a): int(b) for a, b in zip(names, counts, strict=True)}
-
-
-def _summary(values: list[int]) -> dict:
-    v = np.asarray(values, dtype=float)
+def enhancement_curve(
+    orders: list[np.ndarray],
+    top5: np.ndarray,
+    n_init: int,
+    q: int,
+    n_cycles: int,
+    boot_idx: np.ndarray,
+) -> dict[str, list[float]]:
+    """EF at the end of each cycle: mean top-5 % found / random expectation (exact)."""  # fmt: skip
+    n, k = len(top5), int(top5.sum())
+    t = n_init + q * np.arange(1, n_cycles + 1)
+    t = t[t <= n]
+    found = np.empty((len(orders), len(t)))
+    for i, o in enumerate(orders):
+        cum = np.concatenate([[0], np.cumsum(top5[o])])
+        # a campaign that stopped early had found every target by then
+        found[i] = np.where(t <= len(o), cum[np.minimum(t, len(o))], k)
+    expect = k * (t - n_init) / (n - n_init)
+    boot = found[boot_idx].mean(axis=1) / expect
     return {
-        "mean": float(v.mean()),
-        "median": float(np.median(v)),
-        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-        "min": float(v.min()),
-        "max": float(v.max()),
+        "experiments": t.tolist(),
+        "ef": [round(float(v), 3) for v in found.mean(axis=0) / expect],
+        "ci90_lo": [round(float(v), 3) for v in np.quantile(boot, 0.05, axis=0)],
+        "ci90_hi": [round(float(v), 3) for v in np.quantile(boot, 0.95, axis=0)],
     }
+
+
+def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> dict:
+    """Every method at every batch size for ``cfg.n_seeds`` seeds; a JSON-ready report."""
+    from joblib import Parallel, delayed
+
+    t_start = time.perf_counter()
+    y, n = pool.y, len(pool.y)
+    spec = cfg.datasets.get(dataset)
+    max_guided = spec.max_guided if spec is not None and spec.max_guided else cfg.max_guided
+    if spec is not None and spec.product_variants is not None:
+        cfg = replace(cfg, product_variants=spec.product_variants)
+    top5 = top_mask(y, TOP_FRACTIONS["top5"])
+    seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
+    inits = {s: initial_design(top5, cfg.n_init, np.random.default_rng([s, 104729])) for s in seeds}
+    methods = methods_of(cfg)
+    sizes = {
+        m.name: cfg.batch_sizes if m.name == "product" else cfg.other_batch_sizes for m in methods
+    }
+    tasks = [(m, q, s) for m in methods for q in sizes[m.name] for s in seeds]
+    out = Parallel(n_jobs=cfg.n_jobs)(
+        delayed(_campaign_task)(pool, m, inits[s], q, cfg, s, max_guided) for m, q, s in tasks
+    )
+    results: dict[tuple[str, int], dict[int, dict]] = {}
+    cpu: dict[tuple[str, int], float] = {}
+    for name, q, s, res, sec in out:
+        results.setdefault((name, q), {})[s] = res
+        cpu[(name, q)] = cpu.get((name, q), 0.0) + sec
+
+    boot_idx = np.random.default_rng([cfg.seed, 31337]).integers(
+        0, len(seeds), size=(cfg.n_boot, len(seeds))
+    )
+    n_cycles = {q: max(1, math.ceil(max_guided / q)) for q in cfg.batch_sizes}
+    table: list[dict[str, Any]] = []
+    per_method: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    for q in cfg.batch_sizes:
+        rnd = {s: random_expected(pool, inits[s], q) for s in seeds}
+        r_arr = {k: np.array([rnd[s][k] for s in seeds]) for k in METRICS}
+        rkey = f"random@b{q}"
+        per_method[rkey] = {
+            "method": "random",
+            "batch_size": q,
+            "exact": True,
+            **{f"experiments_{k}_mean": float(r_arr[k].mean()) for k in METRICS},
+        }
+        for k in METRICS:
+            table.append({
+                "method": "random", "batch_size": q, "metric": k,
+                "experiments_mean": float(r_arr[k].mean()), "af": 1.0, "ci90": [1.0, 1.0],
+            })  # fmt: skip
+        for m in methods:
+            if q not in sizes[m.name]:
+                continue
+            runs = [results[(m.name, q)][s] for s in seeds]
+            key = f"{m.name}@b{q}"
+            rep: dict[str, Any] = {"method": m.name, "batch_size": q, "seeds": seeds}
+            for k in METRICS:
+                e = np.array([r["experiments"][k] for r in runs])
+                a = acceleration(r_arr[k], e, boot_idx)
+                rep[f"experiments_{k}"] = [round(float(v), 2) for v in e]
+                rep[f"experiments_{k}_mean"] = float(e.mean())
+                rep[f"experiments_{k}_ci90"] = _ci(e[boot_idx].mean(axis=1))
+                rep[f"acceleration_factor_{k}"] = a["af"]
+                rep[f"acceleration_factor_{k}_ci90"] = a["ci90"]
+                rep[f"n_completed_randomly_{k}"] = int(sum(r["completed"][k] for r in runs))
+                table.append({
+                    "method": m.name, "batch_size": q, "metric": k,
+                    "experiments_mean": float(e.mean()), "af": a["af"], "ci90": a["ci90"],
+                    "n_completed_randomly": rep[f"n_completed_randomly_{k}"],
+                })  # fmt: skip
+            rep["cpu_s"] = round(cpu[(m.name, q)], 1)
+            per_method[key] = rep
+            curves[key] = enhancement_curve(
+                [r["order"] for r in runs], top5, cfg.n_init, q, n_cycles[q], boot_idx
+            )
+
+    q0 = cfg.batch_sizes[0]
+    primary = per_method[f"product@b{q0}"]
+
+    def factors(rep: dict[str, Any]) -> dict[str, Any]:
+        return {f"acceleration_factor_{k}": rep[f"acceleration_factor_{k}"] for k in METRICS} | {
+            f"acceleration_factor_{k}_ci90": rep[f"acceleration_factor_{k}_ci90"] for k in METRICS
+        }
+
+    baselines: dict[str, Any] = {}
+    for q in cfg.batch_sizes:
+        baselines[f"random@b{q}"] = per_method[f"random@b{q}"] | {
+            f"acceleration_factor_{k}": 1.0 for k in METRICS
+        }
+        for b in cfg.baselines if q in cfg.other_batch_sizes else ():
+            baselines[f"{b}@b{q}"] = factors(per_method[f"{b}@b{q}"]) | {
+                f"experiments_{k}_mean": per_method[f"{b}@b{q}"][f"experiments_{k}_mean"]
+                for k in METRICS
+            }
+    best_base = {
+        k: max(
+            (baselines[f"{b}@b{q0}"][f"acceleration_factor_{k}"] for b in cfg.baselines),
+            default=float("nan"),
+        )
+        for k in METRICS
+    }
+    report = {
+        "dataset": dataset,
+        "target": target,
+        "n_pool": n,
+        "n_groups": int(len(np.unique(pool.group_id))),
+        "n_features": int(pool.X.shape[1]),
+        "n_compact_features": len(compact_columns(pool.feature_names, pool.balance)),
+        "compact_features": [
+            pool.feature_names[i] for i in compact_columns(pool.feature_names, pool.balance)
+        ],
+        "n_top1": int(top_mask(y, TOP_FRACTIONS["top1"]).sum()),
+        "n_top5": int(top5.sum()),
+        "n_top5_groups": int(len(np.unique(pool.group_id[top5]))),
+        "threshold_top1": float(np.quantile(y, 0.99)),
+        "threshold_top5": float(np.quantile(y, 0.95)),
+        "y_max": float(y.max()),
+        "n_seeds": cfg.n_seeds,
+        "n_init": cfg.n_init,
+        "batch_sizes": list(cfg.batch_sizes),
+        "other_batch_sizes": list(cfg.other_batch_sizes),
+        "max_guided": max_guided,
+        "fantasy": cfg.fantasy,
+        "product_variants": list(cfg.product_variants),
+        "product": asdict(cfg.product),
+        "baseline_settings": asdict(cfg.baseline),
+        "primary": f"product@b{q0}",
+        "acceleration_factor_top1": primary["acceleration_factor_top1"],
+        "acceleration_factor_top5_half": primary["acceleration_factor_top5_half"],
+        "acceleration_factor_top5_all": primary["acceleration_factor_top5_all"],
+        "acceleration_factor_beat_init": primary["acceleration_factor_beat_init"],
+        "experiments_to_beat_initial_best": primary["experiments_beat_init_mean"],
+        "ratio_to_best_baseline": {
+            k: _ratio(primary[f"acceleration_factor_{k}"], best_base[k]) for k in METRICS
+        },
+        "baselines": baselines,
+        "methods": per_method,
+        "table": table,
+        "enhancement_factor": curves,
+        "definitions": {
+            "acceleration_factor": (
+                "E[experiments, random] (exact negative hypergeometric expectation, same initial "
+                "rows) averaged over seeds / mean experiments of the method over seeds; "
+                "experiments include the initial design; batches count whole; ci90 = bootstrap "
+                "over seeds (5th, 95th percentiles)"
+            ),
+            "top1": "first top-1 % row",
+            "top5_half": "ceil(K/2) of the K top-5 % rows (Liang et al. 2021)",
+            "top5_all": "all K top-5 % rows (Liang et al. 2021)",
+            "beat_init": "first row better than the best row of the initial design",
+            "enhancement_factor": (
+                "mean top-5 % rows found by the method / K (t - n_init) / (N - n_init)"
+            ),
+            "completion": (
+                "a target still missing after max_guided guided experiments is completed by "
+                "the exact random expectation on the rows left (n_completed_randomly)"
+            ),
+        },
+        "notes": {"pool": POOL_NOTE},
+        "runtime_s": round(time.perf_counter() - t_start, 1),
+        "cpu_s": round(sum(cpu.values()), 1),
+    }
+    return report
 
 
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
-def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> dict:
-    """Run every strategy for ``cfg.n_seeds`` seeds; the report as a JSON-ready dict."""
-    from joblib import Parallel, delayed
-
-    t_start = time.perf_counter()
-    X, y = pool.X, pool.y
-    n = len(y)
-    targets = {k: top_mask(y, f) for k, f in TOP_FRACTIONS.items()}
-    seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
-    inits = {
-        s: initial_design(targets["top5"], cfg.n_init, np.random.default_rng([s, 104729]))
-        for s in seeds
-    }
-    strategies = ["random", *cfg.acquisitions]
-    tasks = [(st, s) for st in strategies for s in seeds]
-    out = Parallel(n_jobs=cfg.n_jobs)(
-        delayed(_campaign_task)(X, y, targets, inits[s], st, cfg, s) for st, s in tasks
-    )
-    results: dict[str, dict[int, dict]] = {st: {} for st in strategies}
-    seconds: dict[str, float] = dict.fromkeys(strategies, 0.0)
-    for st, s, res, sec in out:
-        results[st][s] = res
-        seconds[st] += sec
-
-    H = min(cfg.curve_horizon, n)
-    analytic = {
-        k: random_first_hit(n, int(m.sum()), cfg.n_init, cfg.batch_size) for k, m in targets.items()
-    }
-    strat_report: dict[str, dict] = {}
-    curves: dict[str, dict[str, list[float]]] = {}
-    t_axis = np.arange(1, H + 1)
-    for st in strategies:
-        runs = [results[st][s] for s in seeds]
-        rep: dict[str, Any] = {"seeds": seeds}
-        for k in targets:
-            vals = [r["experiments"][k] for r in runs]
-            rep[f"experiments_{k}"] = vals
-            rep[k] = _summary(vals)
-            # was the first hit a sibling (same composition group) of an already measured row?
-            rep[f"first_{k}_group_seen"] = float(
-                np.mean(
-                    [
-                        first_hit_group_seen(r["order"], r["experiments"][k], pool.group_id)
-                        for r in runs
-                    ]
-                )
-            )
-        rep["n_fallback"] = int(sum(r["fallback"] for r in runs))
-        rep["mean_guided_experiments"] = float(np.mean([r["n_guided"] for r in runs]))
-        rep["cpu_s"] = round(seconds[st], 2)  # CPU time of the worker, all seeds
-        strat_report[st] = rep
-        bsf = np.mean([_best_so_far_curve(r["order"], y, H) for r in runs], axis=0)
-        curves[st] = {"best_so_far": [round(float(v), 4) for v in bsf]}
-        for k in targets:
-            hits = np.asarray([r["experiments"][k] for r in runs])
-            frac = (hits[None, :] <= t_axis[:, None]).mean(axis=1)
-            curves[st][f"found_{k}"] = [round(float(v), 4) for v in frac]
-    curves["random_analytic"] = {
-        f"found_{k}": [round(float(v), 4) for v in analytic[k]["cdf"][:H]] for k in targets
-    }
-
-    # acceleration factors: random / acquisition (larger = faster than random)
-    rng_boot = np.random.default_rng([cfg.seed, 31337])
-    boot_idx = rng_boot.integers(0, len(seeds), size=(2000, len(seeds)))
-    accel: dict[str, dict] = {}
-    for st in cfg.acquisitions:
-        accel[st] = {}
-        for k in targets:
-            acq = np.asarray(strat_report[st][f"experiments_{k}"], dtype=float)
-            rnd = np.asarray(strat_report["random"][f"experiments_{k}"], dtype=float)
-            e_rand = analytic[k]["mean"]
-            boot = e_rand / acq[boot_idx].mean(axis=1)
-            accel[st][k] = {
-                "mean_vs_random_analytic": _ratio(e_rand, acq.mean()),
-                "ci90_mean_vs_random_analytic": [
-                    float(np.quantile(boot, 0.05)),
-                    float(np.quantile(boot, 0.95)),
-                ],
-                "median_vs_random_analytic": _ratio(analytic[k]["median"], float(np.median(acq))),
-                "mean_vs_random_simulated": _ratio(rnd.mean(), acq.mean()),
-                "median_vs_random_simulated": _ratio(float(np.median(rnd)), float(np.median(acq))),
-                "post_init_mean_vs_random_analytic": _ratio(
-                    e_rand - cfg.n_init, acq.mean() - cfg.n_init
-                ),
-                "upper_bound_mean_vs_random_analytic": _ratio(e_rand, cfg.n_init + 1),
-            }
-
-    # a large cheap random simulation as a check of the analytic expectation
-    many = 2000
-    rng_many = np.random.default_rng([cfg.seed, 27449])
-    check = {}
-    for k, m in targets.items():
-        rest = n - cfg.n_init
-        hits = np.empty(many)
-        for i in range(many):
-            perm = rng_many.permutation(rest) < int(m.sum())  # targets are positions < K
-            pos = int(np.argmax(perm)) + 1
-            hits[i] = cfg.n_init + min(cfg.batch_size * math.ceil(pos / cfg.batch_size), rest)
-        check[k] = {"mean": float(hits.mean()), "sem": float(hits.std(ddof=1) / math.sqrt(many))}
-
-    primary = accel[cfg.primary]
-    report = {
-        "dataset": dataset,
-        "target": target,
-        "n_pool": n,
-        "n_groups": int(len(np.unique(pool.group_id))),
-        "n_features": int(X.shape[1]),
-        "n_top1": int(targets["top1"].sum()),
-        "n_top5": int(targets["top5"].sum()),
-        "n_top1_groups": int(len(np.unique(pool.group_id[targets["top1"]]))),
-        "n_top5_groups": int(len(np.unique(pool.group_id[targets["top5"]]))),
-        "sources": _counts(pool.source_id),
-        "top1_sources": _counts(pool.source_id, targets["top1"]),
-        "top5_sources": _counts(pool.source_id, targets["top5"]),
-        "threshold_top1": float(np.quantile(y, 0.99)),
-        "threshold_top5": float(np.quantile(y, 0.95)),
-        "y_max": float(y.max()),
-        "n_seeds": cfg.n_seeds,
-        "n_init": cfg.n_init,
-        "batch_size": cfg.batch_size,
-        "max_guided": cfg.max_guided,
-        "kappa": cfg.kappa,
-        "surrogate": asdict(cfg.surrogate),
-        "primary_acquisition": cfg.primary,
-        "acceleration_factor_top1": primary["top1"]["mean_vs_random_analytic"],
-        "acceleration_factor_top5": primary["top5"]["mean_vs_random_analytic"],
-        "acceleration_factor_definition": (
-            "E[experiments, random] (exact, analytic) / mean experiments of the primary "
-            "acquisition over seeds; experiments = rows measured when the first top-k % row is "
-            "measured, the initial design included on both sides"
-        ),
-        "acceleration": accel,
-        "acquisition": {st: strat_report[st] for st in cfg.acquisitions},
-        "random": strat_report["random"],
-        "random_analytic": {
-            k: {"mean": analytic[k]["mean"], "median": analytic[k]["median"]} for k in targets
-        },
-        "random_simulation_check": {"n": many, **check},
-        "curves": {"t": t_axis.tolist(), **curves},
-        "notes": {
-            "grouping": GROUPING_NOTE,
-            "initial_design": (
-                f"{cfg.n_init} random rows outside the top 5 %, identical for every strategy "
-                "of a seed"
-            ),
-            "counting": (
-                "experiments include the initial design; batches are counted whole; after "
-                "max_guided guided experiments a campaign continues at random (n_fallback)"
-            ),
-            "curves": "best-so-far is held after a campaign stops (both targets found)",
-            "group_seen": (
-                "first_topk_group_seen: fraction of seeds whose first hit shares its composition "
-                "group_id with a row measured earlier in the campaign"
-            ),
-        },
-        "runtime_s": round(time.perf_counter() - t_start, 1),  # wall clock, this dataset
-        "cpu_s": round(sum(seconds.values()), 1),  # CPU of every campaign (all workers)
-    }
-    return report
-
-
 # ---------------------------------------------------------------------------------- plots
 def plot_backtest(report: dict, path: str | Path) -> Path:
-    """Best-so-far and P(found) curves of every strategy, with the random baseline."""
+    """Enhancement-factor curves of every method and batch size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = report["curves"]
-    t = np.asarray(curves["t"])
-    strategies = ["random", *report["acquisition"]]
-    colors = {"random": "0.4", "ucb": "tab:blue", "ei": "tab:orange", "exploit": "tab:green"}
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for st in strategies:
-        c = colors.get(st, None)
-        label = f"{st} (primary)" if st == report["primary_acquisition"] else st
-        axes[0].plot(t, curves[st]["best_so_far"], color=c, label=label)
-        for ax, k in zip(axes[1:], ("top1", "top5"), strict=True):
-            ax.step(t, curves[st][f"found_{k}"], where="post", color=c, label=label)
-    for ax, k in zip(axes[1:], ("top1", "top5"), strict=True):
-        ax.plot(t, curves["random_analytic"][f"found_{k}"], "k--", lw=1, label="random (analytic)")
-        af = report[f"acceleration_factor_{k}"]
+    qs = report["batch_sizes"]
+    fig, axes = plt.subplots(1, len(qs), figsize=(6 * len(qs), 4), squeeze=False)
+    for ax, q in zip(axes[0], qs, strict=True):
+        for key, c in report["enhancement_factor"].items():
+            if not key.endswith(f"@b{q}"):
+                continue
+            t = np.asarray(c["experiments"])
+            (line,) = ax.plot(t, c["ef"], label=key.split("@")[0])
+            ax.fill_between(t, c["ci90_lo"], c["ci90_hi"], color=line.get_color(), alpha=0.15)
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="random (exact)")
+        ax.set_xlabel("experiments (initial design included)")
+        ax.set_ylabel("enhancement factor, top-5 %")
         ax.set_title(
-            f"{k.replace('top', 'top-')} % found ({report[f'n_{k}']} rows); "
-            f"AF[{report['primary_acquisition']}] = {af:.2f}",
+            f"{report['dataset']} ({report['target']}), batch {q}: N={report['n_pool']}, "
+            f"K={report['n_top5']}, {report['n_seeds']} seeds",
             fontsize=9,
         )
-        ax.set_ylabel("fraction of seeds")
-        ax.set_ylim(-0.02, 1.02)
-    axes[0].set_ylabel("best so far (normalised to pool range)")
-    axes[0].set_title(
-        f"{report['dataset']} ({report['target']}): N={report['n_pool']}, "
-        f"{report['n_seeds']} seeds, n_init={report['n_init']}",
-        fontsize=9,
-    )
-    for ax in axes:
-        ax.set_xlabel("experiments (initial design included)")
-        ax.axvline(report["n_init"], color="0.8", lw=0.8)
         ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)

@@ -463,74 +463,74 @@ def _backtest_section(ws: Workspace) -> str:
     out = [
         "<h2 id='backtest'>Discovery backtest</h2>",
         _p(
-            "A replay of a materials-discovery campaign on data already measured: start from "
-            "a few random alloys, let the model pick the next alloy to 'measure', and count "
-            "how many measurements it takes to find one in the top 1 % (top 5 %) of the "
-            "property. The acceleration factor is the expected number of measurements by "
-            "random picking divided by the mean number the model-guided search needed, "
-            "averaged over seeds: 2 means half the experiments. The curves show the best "
-            "value found so far against the number of measurements."
+            "A replay of the campaign loop on data already measured: start from a few random "
+            "alloys, let the model pick the next alloys to 'measure', and count how many "
+            "measurements it takes to find the first top-1 % alloy, half and all of the top-5 % "
+            "alloys, and an alloy better than the best of the starting set. The acceleration "
+            "factor is the exact expected number of measurements by random picking divided by "
+            "the mean number the guided search needed over the seeds (2 = half the "
+            "experiments), with a 90 % bootstrap interval; baselines of the literature (random "
+            "forest and Gaussian process with a lower confidence bound, Liang et al. 2021) run "
+            "in the same backtest. The curves show the enhancement factor: top-5 % alloys found "
+            "by the method over those random picking finds, after the same number of "
+            "measurements."
         ),
     ]
     names = declared + [d for d in found if d not in declared]
     if not names:
         out.append(_note("no backtest datasets in params.yaml (backtest.datasets)"))
+    metrics = {
+        "top1": "first top 1 %",
+        "top5_half": "half of top 5 %",
+        "top5_all": "all of top 5 %",
+        "beat_init": "beat initial best",
+    }
     for name in names:
         out.append(f"<h3 id='backtest-{_e(name)}'>{_e(name)}</h3>")
         bt = found.get(name)
         if bt is None:
             out.append(_note_not_run(f"backtest@{name}", f"reports/backtest/{name}.json"))
             continue
-        acq = bt.get("primary_acquisition", "?")
         row = {
             "target": bt.get("target"),
             "candidate pool (rows)": bt.get("n_pool"),
             "composition groups": bt.get("n_groups"),
+            "top 5 % rows": bt.get("n_top5"),
             "seeds": bt.get("n_seeds"),
-            "acquisition": acq,
+            "method": bt.get("primary", "?"),
             "acceleration top 1 %": bt.get("acceleration_factor_top1"),
-            "acceleration top 5 %": bt.get("acceleration_factor_top5"),
+            "acceleration half of top 5 %": bt.get("acceleration_factor_top5_half"),
+            "acceleration all of top 5 %": bt.get("acceleration_factor_top5_all"),
         }
-        ci = (bt.get("acceleration") or {}).get(acq) or {}
-        for k in ("top1", "top5"):
-            lo_hi = (ci.get(k) or {}).get("ci90_mean_vs_random_analytic")
-            if lo_hi and len(lo_hi) == 2:
-                row[f"90 % CI (top {k[3:]} %)"] = (
-                    f"{FACTOR_FORMAT.format(lo_hi[0])}–{FACTOR_FORMAT.format(lo_hi[1])}"
-                )
-        fm = {
-            "acceleration top 1 %": _fmt(FACTOR_FORMAT),
-            "acceleration top 5 %": _fmt(FACTOR_FORMAT),
-        }
+        fm = {k: _fmt(FACTOR_FORMAT) for k in row if k.startswith("acceleration")}
         out.append(_table(pd.DataFrame([row]), f"backtest-{name}", "", formatters=fm))
         others = []
-        for a, v in (bt.get("acceleration") or {}).items():
-            t1 = (v.get("top1") or {}).get("mean_vs_random_analytic")
-            t5 = (v.get("top5") or {}).get("mean_vs_random_analytic")
-            others.append(
-                {
-                    "acquisition": a + (" (primary)" if a == acq else ""),
-                    "acceleration top 1 %": t1,
-                    "acceleration top 5 %": t5,
-                }
-            )
-        if len(others) > 1:
-            out.append(
-                _p(
-                    "All acquisition functions tried (the primary one was fixed before "
-                    "any result was seen): ucb = upper confidence bound, ei = expected "
-                    "improvement, exploit = best prediction."
+        for key, rep in (bt.get("methods") or {}).items():
+            if rep.get("method") == "random":
+                continue
+            r = {"method": key + (" (primary)" if key == bt.get("primary") else "")}
+            for k, label in metrics.items():
+                af, ci = (
+                    rep.get(f"acceleration_factor_{k}"),
+                    rep.get(f"acceleration_factor_{k}_ci90"),
                 )
-            )
-            out.append(
-                _table(pd.DataFrame(others), f"backtest-{name}-acquisitions", "", formatters=fm)
-            )
-        if bt.get("acceleration_factor_definition"):
-            out.append(_p("Definition: " + str(bt["acceleration_factor_definition"]) + "."))
+                r[label] = (
+                    f"{FACTOR_FORMAT.format(af)} ({FACTOR_FORMAT.format(ci[0])}–"
+                    f"{FACTOR_FORMAT.format(ci[1])})"
+                    if af is not None and ci
+                    else ""
+                )
+            others.append(r)
+        if others:
+            out.append(_p("Acceleration factors of every method (90 % bootstrap interval):"))
+            out.append(_table(pd.DataFrame(others), f"backtest-{name}-methods", ""))
+        definition = (bt.get("definitions") or {}).get("acceleration_factor")
+        if definition:
+            out.append(_p("Definition: " + str(definition) + "."))
         out.append(
             _img(
                 ws.path("reports", "backtest", f"{name}.png"),
-                f"{name}: best value found vs number of measurements",
+                f"{name}: enhancement factor vs number of measurements",
             )
         )
     return "\n".join(out)

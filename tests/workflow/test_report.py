@@ -167,9 +167,11 @@ def test_backtest_acceleration(report_tables, workspace):
         header, row = report_tables[f"backtest-{path.stem}"]
         r = dict(zip(header, row, strict=True))
         assert r["acceleration top 1 %"] == FACTOR_FORMAT.format(bt["acceleration_factor_top1"])
-        assert r["acceleration top 5 %"] == FACTOR_FORMAT.format(bt["acceleration_factor_top5"])
+        assert r["acceleration half of top 5 %"] == FACTOR_FORMAT.format(
+            bt["acceleration_factor_top5_half"]
+        )
         assert r["seeds"] == str(bt["n_seeds"])
-        assert r["acquisition"] == bt["primary_acquisition"]
+        assert r["method"] == bt["primary"]
 
 
 def test_candidates_per_campaign(report_tables, workspace):

@@ -5,14 +5,11 @@ every champion model of the system (point, calibrated interval, domain distance)
 by the rule of mixtures. :class:`Problem` turns those into the campaign's objective values
 (acquisitions), named constraint values (feasible when <= 0) and the domain score.
 
-Acquisitions on a quantity with prediction ``mu`` and interval ``[lo, hi]`` at nominal coverage
-``1 - alpha`` (the conformal interval of the model, :mod:`alloyml.uncertainty`): the Gaussian
-scale equivalent to the interval is ``sigma = (hi - lo) / (2 z)``, ``z = Phi^-1(1 - alpha / 2)``.
-
-* ``pred``: ``mu``;
-* ``ucb``: ``mu + kappa sigma`` when maximising (``mu - kappa sigma`` when minimising);
-* ``ei``: expected improvement over the best measured value ``f*`` of the quantity among the
-  campaign's reference alloys, ``(mu - f*) Phi(z) + sigma phi(z)``, ``z = (mu - f*) / sigma``.
+Acquisitions (``pred``, ``ucb``, ``ei``) come from :mod:`alloyml.search.acquisition`, the module
+the discovery backtest uses too, on the quantity's prediction ``mu`` and the Gaussian scale
+``sigma = (hi - mu) / z`` of its conformal interval (:mod:`alloyml.uncertainty`), ``z =
+Phi^-1(1 - alpha / 2)``; ``ei`` improves on the best measured value ``f*`` of the quantity among
+the campaign's reference alloys.
 
 Domain: each model's domain distance over its calibrated threshold is the model's domain score
 (1 = edge of the domain of applicability); the candidate's score is the largest over the models
@@ -23,17 +20,16 @@ direction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 from alloyml.bundle import Bundle
 from alloyml.compositions import density_rule_of_mixtures
 from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
+from alloyml.search.acquisition import acquire, interval_z
 from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, quantity_target
 from alloyml.search.space import Design, DesignSpace
 
@@ -198,14 +194,15 @@ class Problem:
         for k, o in enumerate(c.objectives):
             mu = self.quantity(o.quantity, ev)[0]
             sign = 1.0 if o.direction == "maximize" else -1.0
-            if o.acquisition == "pred":
-                v = mu
-            elif o.acquisition == "ucb":
-                v = mu + sign * o.kappa * self.sigma(o.quantity, ev)
-            else:
-                v = sign * expected_improvement(
-                    sign * mu, sign * self.reference.best[o.quantity], self.sigma(o.quantity, ev)
-                )
+            sigma = self.sigma(o.quantity, ev) if o.acquisition != "pred" else np.zeros_like(mu)
+            v = acquire(
+                o.acquisition,
+                mu,
+                sigma,
+                best=self.reference.best.get(o.quantity),
+                kappa=o.kappa,
+                maximize=o.direction == "maximize",
+            )
             penalty = c.domain.penalty * self.reference.scale.get(o.quantity, 1.0) * excess
             values[:, k] = v - sign * penalty
         cons: dict[str, np.ndarray] = {}
@@ -228,19 +225,3 @@ def constraint_value(con: Constraint, q: tuple[np.ndarray, ...]) -> np.ndarray:
     v = {"pred": q[0], "lo": q[1], "hi": q[2]}[con.on]
     scale = abs(con.value) or 1.0
     return (con.value - v) / scale if con.op == ">=" else (v - con.value) / scale
-
-
-def expected_improvement(mu: np.ndarray, best: float, sigma: np.ndarray) -> np.ndarray:
-    """Expected improvement of a maximisation over ``best`` (``max(mu - best, 0)`` at sigma 0)."""
-    imp = mu - best
-    out = np.maximum(imp, 0.0)
-    pos = sigma > 0
-    if pos.any():
-        z = imp[pos] / sigma[pos]
-        out[pos] = imp[pos] * norm.cdf(z) + sigma[pos] * norm.pdf(z)
-    return out
-
-
-def interval_z(alpha: float) -> float:
-    """``Phi^-1(1 - alpha/2)``: half-width of a central interval in Gaussian standard units."""
-    return float(norm.ppf(1.0 - alpha / 2.0)) if 0 < alpha < 1 else math.inf
