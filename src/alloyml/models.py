@@ -78,7 +78,7 @@ def make_estimator(
         kw = {"n_estimators": 150, "max_features": 0.33, "min_samples_leaf": 1} | overrides
         return RandomForestRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "et":
-        kw = {"n_estimators": 150, "max_features": 0.4, "min_samples_leaf": 1} | overrides
+        kw = {"n_estimators": 100, "max_features": 0.4, "min_samples_leaf": 1} | overrides
         return ExtraTreesRegressor(random_state=random_state, n_jobs=n_jobs, **kw)
     if name == "gbr":
         kw = {
