@@ -62,6 +62,9 @@ PROTOCOL_TEXT = {
     "the champion model is chosen on it.",
     "loso": "LOSO, leave one source out: train on all other sources, test on one. Does the model "
     "transfer to another laboratory or compilation?",
+    "family": "family, leave one alloy family out: train on every other family (Aluminum "
+    "Association series, cast series, Mg principal-element families), test on one. Does the "
+    "model know what it does not know about a new kind of alloy?",
     "extrapolation": "extrapolation: train on the lower 90 %, test on the top decile of the "
     "target (the best alloys), with their composition groups removed from training. "
     "Can the model recognise alloys better than any it was shown?",

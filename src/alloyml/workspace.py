@@ -29,7 +29,7 @@ from alloyml.errors import AlloyMLError
 from alloyml.params import load_yaml
 
 WORKSPACE_ENV = "ALLOYML_WORKSPACE"
-PROTOCOLS = ("random", "grouped", "loso", "extrapolation")
+PROTOCOLS = ("random", "grouped", "loso", "family", "extrapolation")
 
 
 class WorkspaceError(AlloyMLError):
