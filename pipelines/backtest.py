@@ -60,10 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         )
     labels = feature_labels(featurize_preset(doc))
     pool = build_pool(pd.read_parquet(args.features), pd.read_parquet(args.processed), spec, labels)
+    shown = cfg
+    if spec.product_variants is not None:  # the dataset's own variants (as run_backtest does)
+        shown = dataclasses.replace(cfg, product_variants=spec.product_variants)
     log.info(
         "%s: %d rows (%d groups), %d non-constant features; %d seeds x %s x batch %s + random",
         spec.name, len(pool.y), len(set(pool.group_id)), pool.X.shape[1], cfg.n_seeds,
-        ", ".join(m.name for m in methods_of(cfg)), cfg.batch_sizes,
+        ", ".join(m.name for m in methods_of(shown)), cfg.batch_sizes,
     )  # fmt: skip
     report = run_backtest(pool, cfg, spec.name, spec.target)
     out = Path(args.output_dir)

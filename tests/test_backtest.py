@@ -143,6 +143,13 @@ def test_liang_factors_on_a_hand_made_pool():
     ef = enhancement_curve([order], top5, n0, 1, 3, np.zeros((5, 1), int))
     assert ef["experiments"] == [5, 6, 7]
     assert ef["ef"] == pytest.approx([1 / (2 / 36), 1 / (4 / 36), 2 / (6 / 36)], rel=1e-3)
+    # the curve stops at the guided budget; past the end of a finished campaign it holds
+    assert enhancement_curve([order], top5, n0, 1, 3, np.zeros((5, 1), int), horizon=6)[
+        "experiments"
+    ] == [5, 6]
+    longer = enhancement_curve([order], top5, n0, 2, 3, np.zeros((5, 1), int))
+    assert longer["experiments"] == [6, 8, 10]
+    assert longer["ef"][-1] == pytest.approx(2 / (2 * 6 / 36), rel=1e-3)
 
 
 # ----------------------------------------------------------------------- acquisitions

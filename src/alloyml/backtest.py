@@ -754,16 +754,21 @@ def enhancement_curve(
     q: int,
     n_cycles: int,
     boot_idx: np.ndarray,
+    horizon: int | None = None,
 ) -> dict[str, list[float]]:
-    """EF at the end of each cycle: mean top-5 % found / random expectation (exact)."""  # fmt: skip
+    """EF at the end of each cycle: mean top-5 % found / random expectation (exact).
+
+    Cycles end at ``n_init + q c`` experiments, up to ``horizon`` (the guided budget); a
+    campaign that stopped before (every target found) keeps its final count.
+    """  # fmt: skip
     n, k = len(top5), int(top5.sum())
+    horizon = n if horizon is None else horizon
     t = n_init + q * np.arange(1, n_cycles + 1)
-    t = t[t <= n]
+    t = t[t <= min(n, horizon)]
     found = np.empty((len(orders), len(t)))
     for i, o in enumerate(orders):
         cum = np.concatenate([[0], np.cumsum(top5[o])])
-        # a campaign that stopped early had found every target by then
-        found[i] = np.where(t <= len(o), cum[np.minimum(t, len(o))], k)
+        found[i] = cum[np.minimum(t, len(o))]
     expect = k * (t - n_init) / (n - n_init)
     boot = found[boot_idx].mean(axis=1) / expect
     return {
@@ -846,8 +851,9 @@ def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> 
             rep["cpu_s"] = round(cpu[(m.name, q)], 1)
             per_method[key] = rep
             curves[key] = enhancement_curve(
-                [r["order"] for r in runs], top5, cfg.n_init, q, n_cycles[q], boot_idx
-            )
+                [r["order"] for r in runs], top5, cfg.n_init, q, n_cycles[q], boot_idx,
+                horizon=cfg.n_init + max_guided,
+            )  # fmt: skip
 
     q0 = cfg.batch_sizes[0]
     primary = per_method[f"product@b{q0}"]
