@@ -86,8 +86,11 @@ class Evaluator:
         X = self.featurizer.transform(wt, proc)
         out: dict[str, np.ndarray] = {}
         for t, b in self.bundles.items():
-            r = b.predict(X[:, self._cols[t]])
+            Xt = X[:, self._cols[t]]
+            r = b.predict(Xt)
             out[f"{t}_pred"] = r["pred"]
+            # the in-domain (exchangeable) half-width: the exploration signal of the acquisitions
+            out[f"{t}_half_in"] = b.interval.half_width(Xt)
             out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
             out[f"{t}_hi"] = r["hi"]
             thr = b.domain.threshold_
@@ -172,8 +175,12 @@ class Problem:
         t = quantity_target(q)
         if t is None:
             return np.zeros(len(ev[DENSITY]))
-        # the conformal interval is symmetric; its upper half is not affected by the floor at 0
-        half = np.maximum(ev[f"{t}_hi"] - ev[f"{t}_pred"], 0.0)
+        # The exploration bonus is the in-domain half-width q_in * s(x): the model's uncertainty
+        # among alloys like those it learned from. A design out of the domain carries the wider
+        # shift-calibrated interval in its card and in its constraints, but being out of domain
+        # is never a bonus for UCB or EI: the campaign's domain policy decides how far out the
+        # search may go.
+        half = np.maximum(ev[f"{t}_half_in"], 0.0)
         if q in SPECIFIC:
             half = half / ev[DENSITY]
         return half / interval_z(self.evaluator.alpha[t])
