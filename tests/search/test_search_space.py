@@ -167,3 +167,20 @@ def test_design_vectors(al_space):
     other_temper = Design(dict(d.wt), d.route, "T7" if d.temper != "T7" else "T6", d.process)
     assert np.linalg.norm(al_space.vectors([other_temper])[0] - v[0]) == pytest.approx(1.0)
     assert np.isfinite(v).all()
+
+
+def test_exploration_bonus_is_the_in_domain_half_width_not_the_shift_interval():
+    """A design out of domain carries a wide shift-calibrated interval; UCB must not chase it."""
+    from types import SimpleNamespace
+
+    from alloyml.search.evaluate import Problem
+
+    stub = SimpleNamespace(evaluator=SimpleNamespace(alpha={"uts_mpa": 0.1}))
+    ev = {
+        "uts_mpa_pred": np.array([700.0, 700.0]),
+        "uts_mpa_hi": np.array([800.0, 1100.0]),  # second design: out of domain, q_out interval
+        "uts_mpa_half_in": np.array([100.0, 100.0]),
+        "density_g_cm3": np.array([2.8, 2.8]),
+    }
+    sigma = Problem.sigma(stub, "uts_mpa", ev)
+    assert sigma[0] == sigma[1] > 0
