@@ -86,11 +86,14 @@ class Evaluator:
         X = self.featurizer.transform(wt, proc)
         out: dict[str, np.ndarray] = {}
         for t, b in self.bundles.items():
-            Xt = X[:, self._cols[t]]
-            r = b.predict(Xt)
+            r = b.predict(X[:, self._cols[t]])
             out[f"{t}_pred"] = r["pred"]
-            # the in-domain (exchangeable) half-width: the exploration signal of the acquisitions
-            out[f"{t}_half_in"] = b.interval.half_width(Xt)
+            # the in-domain (exchangeable) half-width q_in * s(x), the exploration signal of the
+            # acquisitions, rescaled from the Mondrian interval (no second k-NN scale query)
+            iv = b.interval
+            q_row = np.where(r["in_domain"], iv.q_, getattr(iv, "q_out_", iv.q_))
+            safe = np.where(q_row > 0, q_row, 1.0)
+            out[f"{t}_half_in"] = np.where(q_row > 0, (r["hi"] - r["pred"]) * iv.q_ / safe, 0.0)
             out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
             out[f"{t}_hi"] = r["hi"]
             thr = b.domain.threshold_
