@@ -45,6 +45,8 @@ def test_push_then_pull_on_a_fresh_clone_needs_no_retraining(workspace, tmp_path
     _ok([*dvc, "push"], first, env)
     assert any(store.rglob("*")), "dvc push wrote nothing to the remote"
     # a fresh clone has code and reports but no models or candidates
+    committed = _ok(["git", "ls-files", ".dvc"], first, env).split()
+    assert sorted(committed) == [".dvc/.gitignore", ".dvc/config"]  # no cache, no config.local
     _ok(["git", "clone", "-q", str(first), str(fresh)], tmp_path, env)
     env = workspace_env(fresh, mirror)
     assert not (fresh / "models" / "al").exists()
