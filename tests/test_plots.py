@@ -94,3 +94,34 @@ def test_parity_bars_do_not_go_below_zero(tmp_path):
     assert _bars_lowest_y(tmp_path / "floor.png", floor=20.0) == pytest.approx(15.0)
     # None shows the raw interval
     assert _bars_lowest_y(tmp_path / "raw.png", floor=None) == pytest.approx(-85.0)
+
+
+def test_data_card_pngs_and_markdown(tmp_path):
+    import pandas as pd
+
+    from alloyml.datacard import write_card
+    from alloyml.schema import ELEMENTS, TARGETS
+
+    rng = np.random.default_rng(0)
+    n = 30
+    table = pd.DataFrame({e: 0.0 for e in ELEMENTS}, index=range(n))
+    table["Al"] = 90.0
+    table["Zn"] = rng.uniform(0, 8, n)
+    table["Cu"] = np.where(np.arange(n) % 2 == 0, 1.5, 0.0)
+    table["source_id"] = np.where(np.arange(n) < 20, "a", "b")
+    for t in TARGETS:
+        table[t] = np.nan
+    table["uts_mpa"] = rng.uniform(200, 600, n)
+    acc = {"rows_in": 20, "kept": 20, "merged": 0, "rejected": 0, "rejected_by_reason": {}}
+    report = {
+        "rows": n,
+        "groups": n,
+        "sources": {"a": acc, "b": acc | {"rows_in": 10, "kept": 10}},
+        "totals": {"rows_in": 30, "kept": 30, "merged": 0, "rejected": 0},
+    }
+    md = write_card(table, report, "al", tmp_path / "card")
+    text = md.read_text()
+    assert "| a | 20 | 20 | 0 | 0 | – |" in text and "| uts_mpa | 30 |" in text
+    for name in ("al_coverage.png", "al_properties.png"):
+        assert (tmp_path / "card" / name).read_bytes().startswith(PNG_MAGIC)
+        assert f"]({name})" in text
