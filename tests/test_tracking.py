@@ -8,6 +8,7 @@ temporary directory during training, so any relative default (``sqlite:///mlflow
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,10 @@ def test_metrics_document(trained):
         uts["screening"], key=lambda m: uts["screening"][m]["grouped"]["mae"]
     )
     assert {"random", "grouped", "extrapolation"} <= set(uts["protocols"])
+    # the settings a reader needs (the report's nominal coverage), as the model was trained
+    meta = json.loads((trained["base"] / "models" / "al" / "uts_mpa" / "meta.json").read_text())
+    assert uts["alpha"] == meta["alpha"] == CFG.alpha
+    assert uts["extrapolation_quantile"] == CFG.extrapolation_quantile
 
 
 def test_child_runs_with_tags_and_metrics(trained):

@@ -126,13 +126,19 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     return out
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle written by :func:`save_bundle` without unpickling anything."""
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The metadata (``meta.json``) of the bundle in ``path``, without loading the model."""
     d = Path(path)
     meta_file = d / "meta.json"
     if not meta_file.is_file():
         raise AlloyMLError(f"no trained model in {d}: run `dvc repro` (train stage) first")
-    meta = json.loads(meta_file.read_text())
+    return json.loads(meta_file.read_text())
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle written by :func:`save_bundle` without unpickling anything."""
+    d = Path(path)
+    meta = read_meta(d)
     if meta.get("format") == "xgboost_json":
         from xgboost import XGBRegressor
 

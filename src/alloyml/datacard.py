@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
+from alloyml.plots import figure, save_png
 from alloyml.schema import BALANCE, ELEMENTS, TARGETS
 
 _UNITS = {"ys_mpa": "MPa", "uts_mpa": "MPa", "elong_pct": "%", "hardness_hv": "HV"}
@@ -24,20 +21,18 @@ def plot_coverage(table: pd.DataFrame, system: str, path: Path) -> None:
         {sid: (g[elems].fillna(0) > 0).sum() for sid, g in table.groupby("source_id")}
     ).reindex(elems)
     counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = figure(figsize=(10, 4))
     counts.plot.bar(stacked=True, ax=ax, width=0.8)
     ax.set_ylabel("rows with element > 0")
     ax.set_title(f"{system}: composition coverage by source")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def plot_properties(table: pd.DataFrame, system: str, path: Path) -> None:
     """Histograms of each reported property, one colour per source."""
     props = [t for t in TARGETS if table[t].notna().any()]
-    fig, axes = plt.subplots(1, len(props), figsize=(4 * len(props), 3.4), squeeze=False)
+    fig, axes = figure(1, len(props), figsize=(4 * len(props), 3.4), squeeze=False)
     for ax, prop in zip(axes[0], props, strict=True):
         for sid, g in table.groupby("source_id"):
             vals = g[prop].dropna()
@@ -47,9 +42,7 @@ def plot_properties(table: pd.DataFrame, system: str, path: Path) -> None:
         ax.set_ylabel("rows")
         ax.legend(fontsize=7)
     fig.suptitle(f"{system}: property distributions per source")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def write_card(table: pd.DataFrame, report: dict[str, Any], system: str, out_dir: Path) -> Path:

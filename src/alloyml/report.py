@@ -6,27 +6,34 @@ without the project, a browser plugin or network access: every PNG is embedded a
 two what it measures, because the numbers (grouped CV, LOSO, interval coverage, acceleration
 factor) mean little without their protocol.
 
-Everything is read through :class:`~alloyml.workspace.Workspace`; this module holds no pipeline
-logic. A stage that has not run yet leaves a visible "not run: ``dvc repro <stage>``" note in
-its section instead of failing the whole report; only a project with no outputs at all is an
-error (:class:`~alloyml.workspace.WorkspaceError`).
+The page is laid out by Jinja templates shipped with the package (``alloyml/templates``,
+autoescaped: a source or alloy name is text, never markup); this module only gathers and
+formats the numbers. Everything is read through :class:`~alloyml.workspace.Workspace`, and the
+settings a number depends on (the nominal coverage of the intervals, the extrapolation split,
+the acquisition of a search objective) come from what the stage recorded with its output, not
+from today's ``params.yaml``. A stage that has not run yet leaves a visible "not run:
+``dvc repro <stage>``" note in its section instead of failing the whole report; only a project
+with no outputs at all is an error (:class:`~alloyml.workspace.WorkspaceError`).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import re
-import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from alloyml.errors import AlloyMLError
+from alloyml.headline import best_candidate
 from alloyml.schema import PROCESS_NUMERIC, TARGETS
-from alloyml.tracking import file_digest
+from alloyml.tracking import file_digest, git_commit
 from alloyml.workspace import PROTOCOLS, Workspace, WorkspaceError
 
 # Number formats of the report, public so that tests and notebooks can find a value as printed.
@@ -65,40 +72,56 @@ PROTOCOL_TEXT = {
     "family": "family, leave one alloy family out: train on every other family (Aluminum "
     "Association series, cast series, Mg principal-element families), test on one. Does the "
     "model know what it does not know about a new kind of alloy?",
-    "extrapolation": "extrapolation: train on the lower 90 %, test on the top decile of the "
-    "target (the best alloys), with their composition groups removed from training. "
-    "Can the model recognise alloys better than any it was shown?",
+    "extrapolation": "extrapolation: train on {lower}, test on {upper} of the target (the best "
+    "alloys), with their composition groups removed from training. Can the model recognise "
+    "alloys better than any it was shown?",
 }
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
-       max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 3px solid #345; padding-bottom: .2em; }
-h2 { border-bottom: 1px solid #aab; margin-top: 2.2em; }
-h3 { margin-top: 1.6em; color: #234; }
-table { border-collapse: collapse; margin: .6em 0 1em; font-size: .9em; }
-th, td { border: 1px solid #ccd; padding: .25em .6em; text-align: right; vertical-align: top; }
-th { background: #eef1f5; }
-td:first-child, th:first-child { text-align: left; }
-table.text td { text-align: left; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3em; }
-p.explain { color: #444; font-size: .92em; margin: .3em 0 .6em; max-width: 60em; }
-p.note { background: #fff4e0; border-left: 4px solid #e0a030; padding: .4em .8em; }
-code { background: #f2f2f2; padding: 0 .25em; border-radius: 3px; }
-figure { display: inline-block; margin: .4em 1em .8em 0; vertical-align: top; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-figcaption { font-size: .85em; color: #555; }
-dl.meta { display: grid; grid-template-columns: max-content auto; gap: .15em 1em; }
-dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; font-family: monospace; }
-nav ul { columns: 2; }
-"""
+#: What the best feasible score of a search objective is, per acquisition (see
+#: :mod:`alloyml.search.acquisition`): only ``pred`` is a predicted property value.
+ACQUISITION_TEXT = {
+    "pred": "the predicted value itself",
+    "ucb": "upper confidence bound: prediction + κ × σ of the interval, an optimistic score "
+    "that rewards uncertainty",
+    "ei": "expected improvement over the best measured value",
+}
+
+TEMPLATES = "templates"
 
 
-# -- small HTML helpers ----------------------------------------------------------------------
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+# -- what the templates receive --------------------------------------------------------------
+@dataclass(frozen=True)
+class Table:
+    """A table as text: header cells and rows of formatted cells (escaped by the template)."""
+
+    id: str
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+    text: bool = False  # left-aligned cells (words, not numbers)
 
 
+@dataclass(frozen=True)
+class Figure:
+    caption: str
+    src: str = ""  # data URI; empty when the PNG is missing
+
+
+@dataclass
+class Block:
+    """One titled part of a section (a system, a dataset, a campaign)."""
+
+    id: str
+    title: str
+    parts: list[tuple[str, Any]] = field(default_factory=list)  # (kind, item) in page order
+
+    def add(self, kind: str, item: Any) -> Block:
+        if item is not None and item != "":
+            self.parts.append((kind, item))
+        return self
+
+
+# -- formatting ------------------------------------------------------------------------------
 def _missing(x: Any) -> bool:
     return x is None or (pd.api.types.is_scalar(x) and bool(pd.isna(x)))
 
@@ -117,6 +140,10 @@ def _fmt(spec: str) -> Callable[[Any], str]:
     return f
 
 
+def _cell(x: Any) -> str:
+    return "–" if _missing(x) else str(x)
+
+
 def _yes_no(x: Any) -> str:
     if _missing(x):
         return "–"
@@ -125,44 +152,38 @@ def _yes_no(x: Any) -> str:
     return "yes" if bool(x) else "no"
 
 
-def _p(text: str) -> str:
-    return f'<p class="explain">{_e(text)}</p>'
+def _percent(fraction: float) -> str:
+    """``0.9`` -> ``90 %`` (a nominal coverage as the page prints it)."""
+    return f"{100 * fraction:.0f} %"
 
 
-def _note_not_run(stage: str, what: str) -> str:
-    return f'<p class="note">not run: <code>dvc repro {_e(stage)}</code> ({_e(what)} missing)</p>'
+def _table(
+    df: pd.DataFrame,
+    table_id: str,
+    caption: str = "",
+    text: bool = False,
+    formatters: Mapping[str, Callable[[Any], str]] | None = None,
+) -> Table:
+    """A frame as a :class:`Table`: ``formatters`` per column, ``–`` for a missing value."""
+    fm = formatters or {}
+    rows = [
+        [fm.get(c, _cell)(v) for c, v in zip(df.columns, r, strict=True)]
+        for r in df.itertuples(index=False, name=None)
+    ]
+    table_id = re.sub(r"[^A-Za-z0-9_.-]", "_", table_id)
+    return Table(table_id, [str(c) for c in df.columns], rows, caption, text)
 
 
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
-
-
-def _table(df: pd.DataFrame, table_id: str, caption: str = "", text: bool = False, **kw) -> str:
-    """``DataFrame.to_html`` with escaping on and ``–`` for missing values."""
-    table_id = re.sub(r"[^A-Za-z0-9_.-]", "_", table_id)  # pandas writes the id unescaped
-    out = df.to_html(
-        index=False,
-        escape=True,
-        na_rep="–",
-        border=0,
-        table_id=table_id,
-        classes="text" if text else None,
-        **kw,
-    )
-    if caption:
-        out = out.replace(">", f"><caption>{_e(caption)}</caption>", 1)
-    return out
-
-
-def _img(path: Path, caption: str) -> str:
-    """The PNG as a base64 data URI in a figure; a note when the file is not there."""
+def _img(path: Path, caption: str) -> Figure:
+    """The PNG as a base64 data URI (an empty ``src`` when the file is not there)."""
     if not path.is_file():
-        return _note(f"figure {path.name} missing")
+        return Figure(caption)
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
+    return Figure(caption, f"data:image/png;base64,{data}")
+
+
+def _not_run(stage: str, what: str) -> dict[str, str]:
+    return {"stage": stage, "what": what}
 
 
 def _label(q: str) -> str:
@@ -170,27 +191,68 @@ def _label(q: str) -> str:
     return f"{q} [{unit}]" if unit else q
 
 
-# -- provenance ------------------------------------------------------------------------------
-def _git(root: Path, *args: str) -> str | None:
+def _with_unit(q: str, value: str) -> str:
+    unit = UNITS.get(q)
+    return f"{value} {unit}" if unit else value
+
+
+# -- settings recorded with the models -------------------------------------------------------
+def _alpha(ws: Workspace, system: str, target: str, m: Mapping[str, Any]) -> float | None:
+    """Miscoverage ``alpha`` of the target's intervals: from the metrics the train stage wrote,
+    else from the trained model's metadata; ``None`` when neither records it."""
+    a = m.get("alpha")
+    if a is None:
+        try:
+            a = ws.model_meta(system, target).get("alpha")
+        except WorkspaceError:
+            return None
     try:
-        out = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=20
-        )
-    except (OSError, subprocess.SubprocessError):
+        a = float(a)
+    except (TypeError, ValueError):
         return None
-    return out.stdout.strip()
+    return a if 0.0 < a < 1.0 else None
 
 
+def _nominal_levels(ws: Workspace, systems: list[str]) -> dict[str, dict[str, float | None]]:
+    """``{system: {target: nominal coverage (1 - alpha) or None}}`` of every trained target."""
+    out: dict[str, dict[str, float | None]] = {}
+    for system in systems:
+        try:
+            metrics = ws.metrics(system)
+        except WorkspaceError:
+            continue
+        out[system] = {}
+        for target, m in metrics.items():
+            if isinstance(m, Mapping) and "champion" in m:
+                a = _alpha(ws, system, target, m)
+                out[system][target] = None if a is None else 1.0 - a
+    return out
+
+
+def _one_level(levels: Mapping[str, float | None]) -> float | None:
+    """The common nominal coverage of ``levels``, ``None`` when unknown or not shared."""
+    found = set(levels.values())
+    return found.pop() if len(found) == 1 else None
+
+
+def _extrapolation_text(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    qs = {m.get("extrapolation_quantile") for m in metrics.values() if isinstance(m, Mapping)}
+    q = qs.pop() if len(qs) == 1 else None
+    if isinstance(q, int | float) and 0 < q < 1:
+        lower, upper = f"the lower {_percent(q)}", f"the top {_percent(1 - q)}"
+    else:
+        lower, upper = "the lower values", "the highest values"
+    return PROTOCOL_TEXT["extrapolation"].format(lower=lower, upper=upper)
+
+
+# -- provenance ------------------------------------------------------------------------------
 def _provenance(ws: Workspace) -> dict[str, str]:
     """Which run this is: git commit of the project, digests of params.yaml and dvc.lock."""
-    commit = _git(ws.root, "rev-parse", "HEAD") or "unknown (no git repository)"
-    status = _git(ws.root, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
-    if status:
-        commit += " (with uncommitted changes)"
+    commit = git_commit(ws.root, mark_dirty=True)
     info = {
         "project": ws.root.name,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git commit": commit,
+        "git commit": "unknown (no git repository)" if commit == "unknown" else commit,
     }
     for name in ("params.yaml", "dvc.lock"):
         p = ws.path(name)
@@ -199,31 +261,21 @@ def _provenance(ws: Workspace) -> dict[str, str]:
 
 
 # -- sections --------------------------------------------------------------------------------
-def _data_section(ws: Workspace, systems: list[str]) -> str:
-    out = [
-        "<h2 id='data'>Data</h2>",
-        _p(
-            "What went into the models. Each source is read as published; the clean stage "
-            "rejects physically impossible rows (with a reason code) and merges replicate "
-            "measurements of the same composition and process, and the same value copied "
-            "into two compilations, into one row. For every source: rows in = kept + merged "
-            "+ rejected. A composition group is one chemistry (wt % rounded to 0.01), "
-            "whatever its temper or source."
-        ),
-    ]
+def _data_section(ws: Workspace, systems: list[str]) -> list[Block]:
+    blocks = []
     for system in systems:
-        out.append(f"<h3 id='data-{_e(system)}'>{_e(system)}</h3>")
+        b = Block(f"data-{system}", system)
+        blocks.append(b)
         try:
             card = ws.datacard(system)
         except WorkspaceError:
-            out.append(_note_not_run(f"clean@{system}", f"reports/data/{system}.json"))
+            b.add("not_run", _not_run(f"clean@{system}", f"reports/data/{system}.json"))
             continue
         n_src = len(card.get("sources", {}))
-        out.append(
-            _p(
-                f"{card.get('rows', '–')} clean rows in {card.get('groups', '–')} "
-                f"composition groups from {n_src} source(s)."
-            )
+        b.add(
+            "p",
+            f"{card.get('rows', '–')} clean rows in {card.get('groups', '–')} "
+            f"composition groups from {n_src} source(s).",
         )
         acc = ws.accounting(system)
         cols = ["source_id", "rows_in", "kept", "merged", "rejected", "reject_reasons"]
@@ -239,24 +291,26 @@ def _data_section(ws: Workspace, systems: list[str]) -> str:
                 "reject_reasons": "reject reasons (count)",
             }
         )
-        out.append(_table(acc, f"accounting-{system}", "Row accounting per source"))
-        out.append(_properties(ws, system, card))
-        out.append(
+        b.add("table", _table(acc, f"accounting-{system}", "Row accounting per source"))
+        _properties(ws, system, card, b)
+        b.add(
+            "figure",
             _img(
                 ws.path("reports", "data", f"{system}_coverage.png"),
                 f"{system}: rows containing each alloying element, by source",
-            )
+            ),
         )
-        out.append(
+        b.add(
+            "figure",
             _img(
                 ws.path("reports", "data", f"{system}_properties.png"),
                 f"{system}: distribution of each property, by source",
-            )
+            ),
         )
-    return "\n".join(out)
+    return blocks
 
 
-def _properties(ws: Workspace, system: str, card: dict[str, Any]) -> str:
+def _properties(ws: Workspace, system: str, card: dict[str, Any], b: Block) -> None:
     """Rows with each property (and its range, from the processed table when present)."""
     counts = (card.get("coverage") or {}).get("properties") or {}
     try:
@@ -266,17 +320,16 @@ def _properties(ws: Workspace, system: str, card: dict[str, Any]) -> str:
     rows = []
     order = [t for t in TARGETS if t in counts] + [t for t in counts if t not in TARGETS]
     for prop in order:
-        n = counts[prop]
-        row = {"property": _label(prop), "rows with a value": n}
+        row = {"property": _label(prop), "rows with a value": counts[prop]}
         if table is not None and prop in table and table[prop].notna().any():
             v = table[prop].dropna()
             row |= {"min": v.min(), "median": v.median(), "max": v.max()}
         rows.append(row)
     if not rows:
-        return ""
+        return
     df = pd.DataFrame(rows)
     fm = {c: _fmt("{:.1f}") for c in ("min", "median", "max") if c in df}
-    html_out = _table(df, f"properties-{system}", "Property coverage", formatters=fm)
+    b.add("table", _table(df, f"properties-{system}", "Property coverage", formatters=fm))
     if table is not None:
         flags = {
             c: int(table[c].fillna(False).astype(bool).sum())
@@ -285,47 +338,55 @@ def _properties(ws: Workspace, system: str, card: dict[str, Any]) -> str:
         }
         flags = {k: v for k, v in flags.items() if v}
         if flags:
-            html_out += _p(
-                "Rows kept but flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()) + "."
+            b.add(
+                "p",
+                "Rows kept but flagged: " + ", ".join(f"{k} {v}" for k, v in flags.items()) + ".",
             )
-    return html_out
 
 
-def _nominal(ws: Workspace) -> float:
-    try:
-        return 1.0 - float(ws.params().get("train", {}).get("alpha", 0.1))
-    except (TypeError, ValueError):
-        return 0.9
+_METRIC_SPEC = {
+    "n": "{:.0f}",
+    "r2": R2_FORMAT,
+    "mae": ERROR_FORMAT,
+    "rmse": ERROR_FORMAT,
+    "coverage": FRACTION_FORMAT,
+    "interval_width": ERROR_FORMAT,
+    "in_domain_rate": FRACTION_FORMAT,
+}
 
 
-def _models_section(ws: Workspace, systems: list[str]) -> str:
-    nominal = _nominal(ws)
-    nom = FRACTION_FORMAT.format(nominal)
-    out = [
-        "<h2 id='models'>Models</h2>",
-        _p(
-            "One model per system and property. Several model families are compared by "
-            "grouped CV; the best (the champion) is then scored under four protocols:"
-        ),
-        "<ul>" + "".join(f"<li>{_e(PROTOCOL_TEXT[p])}</li>" for p in PROTOCOLS) + "</ul>",
-        _p(
-            f"R² = 1 − (squared error / variance of the measured values): 1 is perfect, 0 "
-            "is no better than predicting the mean, negative is worse. MAE and RMSE are the "
-            "mean absolute and root-mean-square errors in the property's unit. Every "
-            f"prediction carries a {nominal:.0%} interval; coverage = fraction of measured "
-            f"values inside their interval, nominal {nom}: lower means the intervals are "
-            "too narrow (over-confident). In-domain rate = fraction of test rows close "
-            "enough to the training data for the model's domain check to accept them."
-        ),
-    ]
+def _models_section(
+    ws: Workspace, systems: list[str], levels: dict[str, dict[str, float | None]]
+) -> dict[str, Any]:
+    all_levels = {(s, t): v for s, lv in levels.items() for t, v in lv.items()}
+    common = _one_level({f"{s}/{t}": v for (s, t), v in all_levels.items()})
+    if common is not None:
+        interval = (
+            f"Every prediction carries an interval of {_percent(common)} nominal coverage; "
+            "coverage = fraction of "
+            f"measured values inside their interval, nominal {FRACTION_FORMAT.format(common)}"
+        )
+    else:
+        interval = (
+            "Every prediction carries an interval at the nominal coverage its table states; "
+            "coverage = fraction of measured values inside their interval"
+        )
+    extrapolation = {}
+    blocks = []
     for system in systems:
-        out.append(f"<h3 id='models-{_e(system)}'>{_e(system)}</h3>")
+        b = Block(f"models-{system}", system)
+        blocks.append(b)
         try:
             metrics = ws.metrics(system)
         except WorkspaceError:
-            out.append(_note_not_run(f"train@{system}", f"reports/metrics/{system}.json"))
+            b.add("not_run", _not_run(f"train@{system}", f"reports/metrics/{system}.json"))
             continue
-        for target, m in metrics.items():
+        trained = {t: m for t, m in metrics.items() if isinstance(m, Mapping) and "champion" in m}
+        extrapolation[system] = _extrapolation_text(trained)
+        for target, m in trained.items():
+            nominal = levels.get(system, {}).get(target)
+            nom = "unknown" if nominal is None else FRACTION_FORMAT.format(nominal)
+            iv = "interval" if nominal is None else f"{_percent(nominal)} interval"
             protos = m.get("protocols") or {}
             unit = f" [{UNITS[target]}]" if target in UNITS else ""
             cols = {
@@ -337,162 +398,153 @@ def _models_section(ws: Workspace, systems: list[str]) -> str:
                 "interval_width": f"mean interval width{unit}",
                 "in_domain_rate": "in-domain rate",
             }
-            spec = {
-                "n": "{:.0f}",
-                "r2": R2_FORMAT,
-                "mae": ERROR_FORMAT,
-                "rmse": ERROR_FORMAT,
-                "coverage": FRACTION_FORMAT,
-                "interval_width": ERROR_FORMAT,
-                "in_domain_rate": FRACTION_FORMAT,
-            }
-            fm = {cols[k]: _fmt(v) for k, v in spec.items()}
+            fm = {cols[k]: _fmt(v) for k, v in _METRIC_SPEC.items()}
             rows = [
                 {"protocol": p} | {cols[k]: protos[p].get(k) for k in cols}
                 for p in PROTOCOLS
                 if protos.get(p)
             ]
             tuned = " (tuned)" if m.get("tuned") else ""
-            cap = (
+            b.add(
+                "h4",
                 f"{target} — {NAMES.get(target, target)} [{UNITS.get(target, '')}]: "
-                f"champion {m.get('champion', '?')}{tuned}, {m.get('n_rows', '–')} rows"
+                f"champion {m.get('champion', '?')}{tuned}, {m.get('n_rows', '–')} rows",
             )
-            out.append(f"<h4>{_e(cap)}</h4>")
             if rows:
-                out.append(
+                b.add(
+                    "table",
                     _table(
                         pd.DataFrame(rows),
                         f"metrics-{system}-{target}",
                         f"{target}: metrics per protocol",
                         formatters=fm,
-                    )
+                    ),
                 )
             missing = [p for p in PROTOCOLS if not protos.get(p)]
             if missing:
-                out.append(
-                    _p(
-                        "Not evaluated: " + ", ".join(missing) + " (e.g. LOSO needs at "
-                        "least two sources with enough rows of this property)."
-                    )
+                b.add(
+                    "p",
+                    "Not evaluated: " + ", ".join(missing) + " (e.g. LOSO needs at least two "
+                    "sources with enough rows of this property).",
                 )
-            out.append(
+            b.add(
+                "figure",
                 _img(
                     ws.path("reports", "plots", system, f"{target}_parity.png"),
                     f"{system} {target}: predicted vs measured, grouped CV "
-                    "(bars: 90 % interval; orange: out of domain)",
-                )
+                    f"(bars: {iv}, cut at the physical minimum 0; orange: out of domain)",
+                ),
             )
-            out.append(
+            b.add(
+                "figure",
                 _img(
                     ws.path("reports", "plots", system, f"{target}_calibration.png"),
                     f"{system} {target}: observed vs nominal interval coverage",
-                )
+                ),
             )
-        out.append(_calibration(ws, system, nominal))
-    out.append(_benchmarks(ws))
-    return "\n".join(out)
+        unknown = [t for t in trained if levels.get(system, {}).get(t) is None]
+        if unknown:
+            b.parts.insert(0, ("note", (
+                f"{', '.join(unknown)}: the nominal coverage of the intervals is recorded "
+                "neither in the metrics (written before they carried it) nor in a trained "
+                f"model's metadata; run `dvc repro train@{system}`"
+            )))  # fmt: skip
+        _calibration(ws, system, levels.get(system, {}), b)
+    texts = set(extrapolation.values())
+    protocols = [
+        (texts.pop() if len(texts) == 1 else _extrapolation_text({}))
+        if p == "extrapolation"
+        else PROTOCOL_TEXT[p]
+        for p in PROTOCOLS
+    ]
+    return {
+        "protocols": protocols,
+        "interval": interval,
+        "systems": blocks,
+        "benchmarks": _benchmarks(ws),
+    }
 
 
-def _calibration(ws: Workspace, system: str, nominal: float) -> str:
-    """Nominal vs observed coverage (grouped CV), one column per target, and a verdict."""
+def _verdict(obs: float, nominal: float) -> str:
+    if abs(obs - nominal) <= 0.03:
+        return "about right"
+    return "too narrow (over-confident)" if obs < nominal else "wider than needed"
+
+
+def _calibration(ws: Workspace, system: str, levels: Mapping[str, float | None], b: Block) -> None:
+    """Nominal vs observed coverage (grouped CV), one column per target, and a verdict at each
+    target's own nominal level."""
     cal = ws.calibration_table(system)
     if cal.empty:
-        return _note(f"{system}: no calibration curve in the metrics")
+        b.add("note", f"{system}: no calibration curve in the metrics")
+        return
     wide = cal.pivot_table(index="nominal", columns="target", values="observed", sort=True)
     wide = wide.reset_index().rename(columns={"nominal": "nominal coverage"})
     wide.columns.name = None
     fm = {c: _fmt(FRACTION_FORMAT) for c in wide.columns}
-    out = [
-        f"<h4>{_e(system)}: interval calibration (grouped CV)</h4>",
-        _p(
-            "Each row is an interval level: the fraction of held-out measured values that "
-            "fell inside the predicted interval of that nominal coverage. Well calibrated "
-            "intervals give observed ≈ nominal; observed below nominal means the "
-            "uncertainty is understated."
-        ),
+    b.add("h4", f"{system}: interval calibration (grouped CV)")
+    b.add(
+        "p",
+        "Each row is an interval level: the fraction of held-out measured values that fell "
+        "inside the predicted interval of that nominal coverage. Well calibrated intervals give "
+        "observed ≈ nominal; observed below nominal means the uncertainty is understated.",
+    )
+    b.add(
+        "table",
         _table(wide, f"calibration-{system}", "Observed coverage by nominal level", formatters=fm),
-    ]
-    verdicts = []
+    )
     for target, g in cal.groupby("target", sort=False):
+        nominal = levels.get(str(target))
+        if nominal is None:
+            continue
         at = g.loc[(g["nominal"] - nominal).abs() < 1e-9, "observed"]
         if at.empty:
             continue
         obs = float(at.iloc[0])
-        word = (
-            "about right"
-            if abs(obs - nominal) <= 0.03
-            else "too narrow (over-confident)"
-            if obs < nominal
-            else "wider than needed"
-        )
-        verdicts.append(
+        b.add(
+            "p",
             f"{target}: {FRACTION_FORMAT.format(obs)} of measured values inside the "
-            f"{nominal:.0%} interval — {word}."
+            f"{_percent(nominal)} interval — {_verdict(obs, nominal)}.",
         )
-    out.extend(_p(v) for v in verdicts)
-    return "\n".join(out)
 
 
-def _benchmarks(ws: Workspace) -> str:
+def _benchmarks(ws: Workspace) -> Table | None:
     """Published-result anchors (optional stage ``anchors``)."""
     try:
         anchors = ws.anchors()
     except WorkspaceError:
-        return ""
+        return None
     if not anchors:
-        return ""
+        return None
     df = pd.DataFrame(anchors)
     cols = [c for c in ("dataset", "target", "metric", "value", "anchor_value", "note") if c in df]
     df = df[cols].rename(columns={"value": "ours", "anchor_value": "published"})
     fm = {c: _fmt("{:.3f}") for c in ("ours", "published") if c in df}
-    return "\n".join(
-        [
-            "<h3 id='benchmarks'>Published benchmarks</h3>",
-            _p(
-                "The same dataset under the published protocol, compared with the "
-                "number reported in the literature (the note says how)."
-            ),
-            _table(df, "benchmarks", "", text=True, formatters=fm),
-        ]
-    )
+    return _table(df, "benchmarks", "", text=True, formatters=fm)
 
 
-def _backtest_section(ws: Workspace) -> str:
+_BACKTEST_METRICS = {
+    "top1": "first top 1 %",
+    "top5_half": "half of top 5 %",
+    "top5_all": "all of top 5 %",
+    "beat_init": "beat initial best",
+}
+
+
+def _backtest_section(ws: Workspace) -> dict[str, Any]:
     try:
         declared = list((ws.params().get("backtest") or {}).get("datasets") or {})
     except AttributeError:
         declared = []
     found = ws.backtests()
-    out = [
-        "<h2 id='backtest'>Discovery backtest</h2>",
-        _p(
-            "A replay of the campaign loop on data already measured: start from a few random "
-            "alloys, let the model pick the next alloys to 'measure', and count how many "
-            "measurements it takes to find the first top-1 % alloy, half and all of the top-5 % "
-            "alloys, and an alloy better than the best of the starting set. The acceleration "
-            "factor is the exact expected number of measurements by random picking divided by "
-            "the mean number the guided search needed over the seeds (2 = half the "
-            "experiments), with a 90 % bootstrap interval; baselines of the literature (random "
-            "forest and Gaussian process with a lower confidence bound, Liang et al. 2021) run "
-            "in the same backtest. The curves show the enhancement factor: top-5 % alloys found "
-            "by the method over those random picking finds, after the same number of "
-            "measurements."
-        ),
-    ]
     names = declared + [d for d in found if d not in declared]
-    if not names:
-        out.append(_note("no backtest datasets in params.yaml (backtest.datasets)"))
-    metrics = {
-        "top1": "first top 1 %",
-        "top5_half": "half of top 5 %",
-        "top5_all": "all of top 5 %",
-        "beat_init": "beat initial best",
-    }
+    blocks = []
     for name in names:
-        out.append(f"<h3 id='backtest-{_e(name)}'>{_e(name)}</h3>")
+        b = Block(f"backtest-{name}", name)
+        blocks.append(b)
         bt = found.get(name)
         if bt is None:
-            out.append(_note_not_run(f"backtest@{name}", f"reports/backtest/{name}.json"))
+            b.add("not_run", _not_run(f"backtest@{name}", f"reports/backtest/{name}.json"))
             continue
         row = {
             "target": bt.get("target"),
@@ -506,17 +558,15 @@ def _backtest_section(ws: Workspace) -> str:
             "acceleration all of top 5 %": bt.get("acceleration_factor_top5_all"),
         }
         fm = {k: _fmt(FACTOR_FORMAT) for k in row if k.startswith("acceleration")}
-        out.append(_table(pd.DataFrame([row]), f"backtest-{name}", "", formatters=fm))
+        b.add("table", _table(pd.DataFrame([row]), f"backtest-{name}", "", formatters=fm))
         others = []
         for key, rep in (bt.get("methods") or {}).items():
             if rep.get("method") == "random":
                 continue
             r = {"method": key + (" (primary)" if key == bt.get("primary") else "")}
-            for k, label in metrics.items():
-                af, ci = (
-                    rep.get(f"acceleration_factor_{k}"),
-                    rep.get(f"acceleration_factor_{k}_ci90"),
-                )
+            for k, label in _BACKTEST_METRICS.items():
+                af = rep.get(f"acceleration_factor_{k}")
+                ci = rep.get(f"acceleration_factor_{k}_ci90")
                 r[label] = (
                     f"{FACTOR_FORMAT.format(af)} ({FACTOR_FORMAT.format(ci[0])}–"
                     f"{FACTOR_FORMAT.format(ci[1])})"
@@ -525,18 +575,19 @@ def _backtest_section(ws: Workspace) -> str:
                 )
             others.append(r)
         if others:
-            out.append(_p("Acceleration factors of every method (90 % bootstrap interval):"))
-            out.append(_table(pd.DataFrame(others), f"backtest-{name}-methods", ""))
+            b.add("p", "Acceleration factors of every method (90 % bootstrap interval):")
+            b.add("table", _table(pd.DataFrame(others), f"backtest-{name}-methods", ""))
         definition = (bt.get("definitions") or {}).get("acceleration_factor")
         if definition:
-            out.append(_p("Definition: " + str(definition) + "."))
-        out.append(
+            b.add("p", "Definition: " + str(definition) + ".")
+        b.add(
+            "figure",
             _img(
                 ws.path("reports", "backtest", f"{name}.png"),
                 f"{name}: enhancement factor vs number of measurements",
-            )
+            ),
         )
-    return "\n".join(out)
+    return {"datasets": blocks}
 
 
 def _schedule(r: pd.Series) -> str:
@@ -555,12 +606,18 @@ def _schedule(r: pd.Series) -> str:
     return "; ".join(parts)
 
 
-def _candidate_table(cand: pd.DataFrame) -> pd.DataFrame:
+def _digits(q: str) -> Callable[[Any], str]:
+    return _fmt("{:.3g}" if q.startswith("specific") else "{:.1f}")
+
+
+def _candidate_table(cand: pd.DataFrame, nominal: float | None) -> pd.DataFrame:
     """The columns a scientist needs to choose what to make: alloy, process, predictions with
-    their interval, density and the warnings (domain, constraints, extrapolation)."""
+    their interval (at ``nominal`` coverage when known), density and the warnings (domain,
+    constraints, extrapolation)."""
     quantities = list(
         dict.fromkeys(c[: -len("_pred")] for c in cand.columns if c.endswith("_pred"))
     )
+    iv = "interval" if nominal is None else f"{_percent(nominal)} interval"
     out = pd.DataFrame(index=cand.index)
     for c in ("candidate", "alloy"):
         if c in cand:
@@ -574,10 +631,9 @@ def _candidate_table(cand: pd.DataFrame) -> pd.DataFrame:
         out["heat treatment / deformation"] = schedule
     for q in quantities:
         pred, lo, hi = cand[f"{q}_pred"], cand.get(f"{q}_lo"), cand.get(f"{q}_hi")
-        digits = "{:.3g}" if q.startswith("specific") else "{:.1f}"
-        f = _fmt(digits)
+        f = _digits(q)
         if lo is not None and hi is not None:
-            out[f"{_label(q)}: predicted [90 % interval]"] = [
+            out[f"{_label(q)}: predicted [{iv}]"] = [
                 f"{f(p)} [{f(a)}, {f(b)}]" for p, a, b in zip(pred, lo, hi, strict=True)
             ]
         else:
@@ -603,92 +659,135 @@ def _candidate_table(cand: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _candidates_section(ws: Workspace) -> str:
+def _objectives(ws: Workspace, name: str, summary: Mapping[str, Any]) -> dict[str, dict]:
+    """``{quantity: {"acquisition", "label", "kappa"}}`` of the campaign's objectives: as the
+    search recorded them in its summary, else as ``params.yaml`` declares the campaign now."""
+    recorded = summary.get("objectives")
+    if isinstance(recorded, list) and recorded:
+        return {str(o["quantity"]): dict(o) for o in recorded if isinstance(o, Mapping)}
+    try:
+        from alloyml.search.campaign import get_campaign
+
+        campaign = get_campaign(ws.params(), name)
+    except (AlloyMLError, AttributeError, KeyError, TypeError):
+        return {}
+    return {
+        o.quantity: {"acquisition": o.acquisition, "label": o.label, "kappa": o.kappa}
+        for o in campaign.objectives
+    }
+
+
+def _search_summary(
+    ws: Workspace, name: str, s: Mapping[str, Any], cand: pd.DataFrame
+) -> pd.DataFrame:
+    """The search in a few lines. The best candidate's predicted property values (with their
+    interval) are kept apart from the best acquisition score of the search (e.g. a UCB, which
+    is a prediction plus an uncertainty bonus, not a predicted value)."""
+    objectives = _objectives(ws, name, s)
+    quantities = list(dict.fromkeys([*(s.get("best_objective") or {}), *objectives]))
+    first = best_candidate(cand.to_dict("records"), quantities) if len(cand) else {}
+    predicted = []
+    for q, block in first.items():
+        f = _digits(q)
+        text = _with_unit(q, f(block["pred"]))
+        if "lo" in block and "hi" in block:
+            text += f" [{f(block['lo'])}, {f(block['hi'])}]"
+        predicted.append(f"{q} {text}")
+    if predicted and "candidate" in cand:
+        predicted[-1] += f" (candidate {_cell(cand['candidate'].iloc[0])})"
+    scores = []
+    for q, v in (s.get("best_objective") or {}).items():
+        o = objectives.get(q) or {}
+        label = o.get("label") or f"objective({q})"
+        acq = ACQUISITION_TEXT.get(str(o.get("acquisition")))
+        scores.append(f"{label} {v:.4g}" + (f" ({acq})" if acq else ""))
+    ref = ", ".join(
+        f"{k} {_with_unit(k, f'{v:.4g}')}" for k, v in (s.get("reference_best") or {}).items()
+    )
+    frac = s.get("feasible_fraction")
+    return pd.DataFrame(
+        [
+            ("system", s.get("system")),
+            ("sampler", f"{s.get('sampler', '?')} ({s.get('encoding', '?')} encoding)"),
+            ("trials evaluated", s.get("n_trials_complete")),
+            (
+                "feasible trials (constraints met)",
+                f"{s.get('n_feasible')}" + ("" if frac is None else f" ({frac:.0%})"),
+            ),
+            ("best candidate: predicted", "; ".join(predicted) or "–"),
+            ("best acquisition score of a feasible trial", "; ".join(scores) or "–"),
+            ("best measured reference", ref or "–"),
+            (
+                "candidates (requested)",
+                f"{s.get('n_candidates')} ({s.get('n_candidates_requested')})",
+            ),
+            ("candidates in domain", s.get("n_candidates_in_domain")),
+            ("candidates extrapolating", s.get("n_candidates_extrapolating")),
+        ],
+        columns=["search", "value"],
+    )
+
+
+def _candidates_section(
+    ws: Workspace, levels: dict[str, dict[str, float | None]]
+) -> dict[str, Any]:
     try:
         declared = dict((ws.params().get("search") or {}).get("campaigns") or {})
     except AttributeError:
         declared = {}
     found = ws.campaigns()
-    out = [
-        "<h2 id='candidates'>Candidates</h2>",
-        _p(
-            "Alloys proposed for the next round of experiments, per design campaign. Each "
-            "candidate is a composition and a process (route and temper) predicted to do "
-            "well on the campaign's objectives while meeting its constraints. Read the "
-            "interval, not just the prediction. 'In domain' says whether the candidate is "
-            "close enough to measured alloys for the model to be trusted (the number is its "
-            "distance score; larger is further away). 'Extrapolation' marks a prediction "
-            "above the best value measured in the system's data, or beyond a known physical "
-            "limit of the campaign: treat it as a hypothesis to test, not a forecast."
-        ),
-    ]
     names = list(declared) + [c for c in found if c not in declared]
-    if not names:
-        out.append(_note("no campaigns in params.yaml (search.campaigns)"))
+    blocks = []
     for name in names:
-        out.append(f"<h3 id='campaign-{_e(name)}'>{_e(name)}</h3>")
+        b = Block(f"campaign-{name}", name)
+        blocks.append(b)
         spec = declared.get(name) or {}
         if isinstance(spec, dict) and spec.get("description"):
-            out.append(_p(" ".join(str(spec["description"]).split())))
+            b.add("p", " ".join(str(spec["description"]).split()))
         if name not in found:
-            out.append(_note_not_run(f"search@{name}", f"reports/candidates/{name}/candidates.csv"))
+            b.add(
+                "not_run", _not_run(f"search@{name}", f"reports/candidates/{name}/candidates.csv")
+            )
             continue
         try:
             s = ws.search_summary(name)
         except WorkspaceError:
             s = {}
-        if s:
-            best = ", ".join(f"{k} {v:.4g}" for k, v in (s.get("best_objective") or {}).items())
-            ref = ", ".join(f"{k} {v:.4g}" for k, v in (s.get("reference_best") or {}).items())
-            frac = s.get("feasible_fraction")
-            summary = pd.DataFrame(
-                [
-                    ("system", s.get("system")),
-                    ("sampler", f"{s.get('sampler', '?')} ({s.get('encoding', '?')} encoding)"),
-                    ("trials evaluated", s.get("n_trials_complete")),
-                    (
-                        "feasible trials (constraints met)",
-                        f"{s.get('n_feasible')}" + ("" if frac is None else f" ({frac:.0%})"),
-                    ),
-                    ("best feasible objective", best or "–"),
-                    ("best measured reference", ref or "–"),
-                    (
-                        "candidates (requested)",
-                        f"{s.get('n_candidates')} ({s.get('n_candidates_requested')})",
-                    ),
-                    ("candidates in domain", s.get("n_candidates_in_domain")),
-                    ("candidates extrapolating", s.get("n_candidates_extrapolating")),
-                ],
-                columns=["search", "value"],
-            )
-            out.append(_table(summary, f"summary-{name}", "Search summary", text=True))
         cand = ws.candidates(name)
+        if s:
+            summary = _search_summary(ws, name, s, cand)
+            b.add("table", _table(summary, f"summary-{name}", "Search summary", text=True))
         if cand.empty:
-            out.append(_note("no feasible candidate: relax the constraints or run more trials"))
+            b.add("note", "no feasible candidate: relax the constraints or run more trials")
         else:
-            out.append(
+            system = str(s.get("system") or (spec.get("system") if isinstance(spec, dict) else ""))
+            nominal = _one_level(levels.get(system, {}))
+            b.add(
+                "table",
                 _table(
-                    _candidate_table(cand),
+                    _candidate_table(cand, nominal),
                     f"candidates-{name}",
                     f"{len(cand)} candidates, best first",
                     text=True,
-                )
+                ),
             )
         cdir = ws.path("reports", "candidates", name)
-        out.append(
+        b.add(
+            "figure",
             _img(
                 cdir / "history.png",
                 f"{name}: objective of every trial and the best feasible value so far",
-            )
+            ),
         )
         if (cdir / "pareto.png").is_file():
-            out.append(
+            b.add(
+                "figure",
                 _img(
                     cdir / "pareto.png",
                     f"{name}: trade-off between the objectives (Pareto front of feasible trials)",
-                )
+                ),
             )
-    return "\n".join(out)
+    return {"campaigns": blocks}
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -717,9 +816,17 @@ def _anything(ws: Workspace) -> bool:
     return any(any(ws.path(d).glob(g)) for d, g in patterns)
 
 
-def _toc(entries: Iterable[tuple[str, str]]) -> str:
-    items = "".join(f"<li><a href='#{_e(a)}'>{_e(t)}</a></li>" for a, t in entries)
-    return f"<nav><ul>{items}</ul></nav>"
+@cache
+def environment() -> Environment:
+    """The Jinja environment of the report templates (package data, autoescaping on)."""
+    return Environment(
+        loader=PackageLoader("alloyml", TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def render(ws: Workspace) -> str:
@@ -730,33 +837,18 @@ def render(ws: Workspace) -> str:
             "under reports/; run `dvc repro` first"
         )
     systems = _systems(ws)
-    prov = _provenance(ws)
-    meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in prov.items())
-    body = [
-        f"<h1>alloyml report: {_e(ws.root.name)}</h1>",
-        f"<dl class='meta'>{meta}</dl>",
-        _p(
-            "Generated by `alloyml report` from the outputs of the last `dvc repro` in this "
-            "project. Sections whose pipeline stage has not run say so, with the command to "
-            "run."
-        ),
-        _toc(
-            [
-                ("data", "Data"),
-                ("models", "Models"),
-                ("backtest", "Discovery backtest"),
-                ("candidates", "Candidates"),
-            ]
-        ),
-        _data_section(ws, systems),
-        _models_section(ws, systems),
-        _backtest_section(ws),
-        _candidates_section(ws),
-    ]
+    levels = _nominal_levels(ws, systems)
     return (
-        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-        f"<title>alloyml report: {_e(ws.root.name)}</title>\n<style>{CSS}</style>\n"
-        "</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            project=ws.root.name,
+            provenance=_provenance(ws),
+            data={"systems": _data_section(ws, systems)},
+            models=_models_section(ws, systems, levels),
+            backtest=_backtest_section(ws),
+            candidates=_candidates_section(ws, levels),
+        )
     )
 
 

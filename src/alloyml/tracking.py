@@ -155,14 +155,31 @@ def _relocate(db: Path) -> int:
         con.close()
 
 
-def git_commit() -> str:
+def git(*args: str, cwd: str | Path | None = None) -> str | None:
+    """Stripped output of ``git [-C cwd] <args>``; ``None`` without git or outside a repository.
+
+    The one place the package shells out to git (run provenance of the stages and the report).
+    """
+    cmd = ["git", *(["-C", str(cwd)] if cwd is not None else []), *args]
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        )
-        return out.stdout.strip()
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_commit(cwd: str | Path | None = None, mark_dirty: bool = False) -> str:
+    """HEAD commit of the repository at ``cwd`` (default: the current directory), ``"unknown"``
+    outside one. With ``mark_dirty``, `` (with uncommitted changes)`` is appended when a tracked
+    file differs from the commit."""
+    commit = git("rev-parse", "HEAD", cwd=cwd)
+    if not commit:
         return "unknown"
+    if mark_dirty and git(
+        "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", cwd=cwd
+    ):
+        commit += " (with uncommitted changes)"
+    return commit
 
 
 def file_digest(path: str | Path) -> str:

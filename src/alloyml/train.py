@@ -643,6 +643,10 @@ def train_system(
             "protocols": {k: v.metrics for k, v in res.protocols.items()},
             "screening": res.screening,
             "calibration_curve": [[a, b] for a, b in res.calibration_curve],
+            # settings a reader of the metrics needs (the report's nominal coverage, the
+            # extrapolation split), as the model was trained
+            "alpha": cfg.alpha,
+            "extrapolation_quantile": cfg.extrapolation_quantile,
         }
         if tracker is not None:
             _log_target(

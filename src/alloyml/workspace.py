@@ -112,6 +112,16 @@ class Workspace:
     def metrics(self, system: str) -> dict[str, Any]:
         return self._json(self.path("reports", "metrics", f"{system}.json"), f"train@{system}")
 
+    def model_meta(self, system: str, target: str) -> dict[str, Any]:
+        """Metadata of the trained model of ``target`` (``models/<system>/<target>/meta.json``)."""
+        from alloyml.bundle import read_meta
+
+        p = self._need(self.path("models", system, target), f"train@{system}")
+        try:
+            return read_meta(p)
+        except AlloyMLError as e:
+            raise WorkspaceError(str(e)) from e
+
     def calibration_table(self, system: str) -> pd.DataFrame:
         """Nominal vs observed interval coverage (grouped CV) per target."""
         rows = []

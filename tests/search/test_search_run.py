@@ -101,6 +101,10 @@ def test_al_cards_and_reports(al_run, search_root):
     summary = json.loads(res.paths["summary_json"].read_text())
     assert summary["n_trials_complete"] == 300 and summary["n_workers"] == 1
     assert 0 < summary["n_feasible"] <= 300
+    # what best_objective measures is recorded with it (the report names the acquisition)
+    objectives = res.campaign.objectives
+    assert [o["label"] for o in summary["objectives"]] == [o.label for o in objectives]
+    assert set(summary["best_objective"]) == {o["quantity"] for o in summary["objectives"]}
     for key in ("history_png", "pareto_png"):
         assert res.paths[key].stat().st_size > 10_000
     front = pd.read_csv(res.paths["pareto_csv"])

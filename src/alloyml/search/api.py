@@ -284,6 +284,18 @@ def _summary(campaign, stats, table, cand, ref_best, info, sampler_seed, q) -> d
         "n_feasible": int(len(feas)),
         "feasible_fraction": float(len(feas) / len(table)) if len(table) else 0.0,
         "best_objective": best,
+        # what best_objective measures: the acquisition score of each objective (e.g. ucb), not
+        # necessarily a predicted property value
+        "objectives": [
+            {
+                "quantity": o.quantity,
+                "direction": o.direction,
+                "acquisition": o.acquisition,
+                "kappa": o.kappa,
+                "label": o.label,
+            }
+            for o in campaign.objectives
+        ],
         "reference_best": ref_best,
         "evals_per_s": stats.evals_per_s if stats.n_new else None,
         "seconds": stats.seconds,

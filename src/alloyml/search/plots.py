@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from alloyml.plots import save_png
+from alloyml.plots import figure, save_png
 
 
 def _limits(setter, values: np.ndarray) -> None:
@@ -33,7 +29,7 @@ def history(table: pd.DataFrame, objectives: list[tuple[str, str]], title: str, 
         objectives: ``(quantity, direction)`` per objective.
     """
     k = len(objectives)
-    fig, axes = plt.subplots(k, 1, figsize=(7, 3.2 * k), squeeze=False)
+    fig, axes = figure(k, 1, figsize=(7, 3.2 * k), squeeze=False)
     t = table.sort_values("trial")
     ok = t["constraints_ok"].to_numpy(bool)
     for ax, (q, direction) in zip(axes[:, 0], objectives, strict=True):
@@ -66,7 +62,7 @@ def pareto(
 
     ``x``/``y`` are ``(column, label)``.
     """
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = figure(figsize=(6, 4.5))
     feas = table[table["constraints_ok"]]
     ax.scatter(table[x[0]], table[y[0]], s=3, c="0.85", label="infeasible", rasterized=True)
     ax.scatter(feas[x[0]], feas[y[0]], s=3, c="tab:blue", label="feasible", rasterized=True)

@@ -1,0 +1,277 @@
+"""``alloyml report`` on a small hand-written project (no training, no real data): escaping, the
+settings read from what the stages recorded, the search summary, the page layout.
+
+The end-to-end report of a real quick pipeline run is in ``tests/workflow/test_report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tomllib
+from fnmatch import fnmatch
+from html.parser import HTMLParser
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from alloyml.report import render
+from alloyml.tracking import git, git_commit
+from alloyml.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = "<script>alert(1)</script>"
+
+
+class _Tables(HTMLParser):
+    """Cell texts of every ``<table id=...>``: {id: [[header cells], [row cells], ...]}."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[str]]] = {}
+        self._id: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._id = dict(attrs).get("id")
+            self.tables[self._id or ""] = []
+        elif tag == "tr" and self._id:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._id:
+            self.tables[self._id].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._id = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(text: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(text)
+    return parser.tables
+
+
+def _write_json(path: Path, doc) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _metrics(alpha: float | None) -> dict:
+    m = {
+        "champion": "et",
+        "tuned": False,
+        "n_rows": 120,
+        "params": {},
+        "protocols": {
+            "grouped": {
+                "n": 120,
+                "r2": 0.8,
+                "mae": 30.0,
+                "rmse": 41.0,
+                "coverage": 0.78,
+                "interval_width": 150.0,
+                "in_domain_rate": 0.9,
+            },
+        },
+        "calibration_curve": [[0.5, 0.52], [0.8, 0.78], [0.9, 0.86]],
+        "extrapolation_quantile": 0.85,
+    }
+    if alpha is not None:
+        m["alpha"] = alpha
+    return m
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A project after a (pretend) run: a data card, metrics of one model trained at
+    alpha = 0.2 while params.yaml now says 0.1, one campaign searched with a UCB objective."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    params = {
+        "base": {"systems": ["al"]},
+        "train": {"alpha": 0.1},
+        "backtest": {"datasets": {}},
+        "search": {"campaigns": {"uhs": {"description": f"strong {SCRIPT} alloys"}}},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    src = f"src{SCRIPT}"
+    _write_json(root / "reports" / "data" / "al.json", {
+        "rows": 120, "groups": 40,
+        "sources": {src: {"rows_in": 130, "kept": 120, "merged": 6, "rejected": 4,
+                          "rejected_by_reason": {"uts_lt_ys": 4}}},
+        "totals": {"rows_in": 130, "kept": 120, "merged": 6, "rejected": 4},
+        "coverage": {"properties": {"uts_mpa": 120}},
+    })  # fmt: skip
+    _write_json(root / "reports" / "metrics" / "al.json", {"uts_mpa": _metrics(0.2)})
+    cdir = root / "reports" / "candidates" / "uhs"
+    cand = pd.DataFrame(
+        {
+            "candidate": [1, 2],
+            "alloy": [f"Al-5.6Zn {SCRIPT}", "Al-4.4Cu-1.5Mg"],
+            "route": ["wrought", "wrought"],
+            "temper_class": ["T6", "T6"],
+            "solution_T_C": [475.0, 495.0],
+            "solution_t_h": [1.0, 2.0],
+            "uts_mpa_pred": [741.0, 702.5],
+            "uts_mpa_lo": [612.0, 590.0],
+            "uts_mpa_hi": [870.0, 815.0],
+            "density_g_cm3": [2.81, 2.78],
+            "objective_uts_mpa": [856.0, 810.0],
+            "in_domain": [True, False],
+            "domain_score": [0.4, 1.3],
+            "constraints_ok": [True, True],
+            "extrapolation": [False, True],
+            "extrapolation_notes": ["", "above the best measured"],
+            # a wide table: many columns of long text
+            **{f"nearest_{i}": ["x" * 60, "y" * 60] for i in range(12)},
+        }
+    )
+    cdir.mkdir(parents=True)
+    cand.to_csv(cdir / "candidates.csv", index=False)
+    _write_json(cdir / "summary.json", {
+        "campaign": "uhs", "system": "al", "sampler": "nsga2", "encoding": "mixed",
+        "n_trials_complete": 300, "n_feasible": 240, "feasible_fraction": 0.8,
+        "best_objective": {"uts_mpa": 856.0}, "reference_best": {"uts_mpa": 793.0},
+        "objectives": [{"quantity": "uts_mpa", "direction": "maximize", "acquisition": "ucb",
+                        "kappa": 1.0, "label": "ucb(uts_mpa)"}],
+        "n_candidates": 2, "n_candidates_requested": 2, "n_candidates_in_domain": 1,
+        "n_candidates_extrapolating": 1,
+    })  # fmt: skip
+    return root
+
+
+def _summary(html: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in tables(html)["summary-uhs"][1:]}
+
+
+def test_names_are_escaped(project):
+    """A source, campaign description or alloy name holding markup is shown as text."""
+    html = render(Workspace.at(project))
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # source, description, alloy
+    first = tables(html)["candidates-uhs"][1]
+    assert first[1] == f"Al-5.6Zn {SCRIPT}"  # the parsed cell is the name, as text
+    assert tables(html)["accounting-al"][1][0] == f"src{SCRIPT}"
+
+
+def test_best_candidate_is_not_the_acquisition_score(project):
+    """The best feasible UCB score (856) is not shown as the predicted strength: the best
+    candidate's prediction (741 MPa) is, and the score is named as the acquisition it is."""
+    s = _summary(render(Workspace.at(project)))
+    assert "best feasible objective" not in s
+    assert s["best candidate: predicted"] == "uts_mpa 741.0 MPa [612.0, 870.0] (candidate 1)"
+    score = s["best acquisition score of a feasible trial"]
+    assert score.startswith("ucb(uts_mpa) 856 (upper confidence bound")
+    assert "856" not in s["best candidate: predicted"]
+    assert s["best measured reference"] == "uts_mpa 793 MPa"
+
+
+def test_acquisition_from_params_when_the_summary_predates_it(project):
+    """A summary written before it recorded its objectives: the label comes from the campaign
+    as params.yaml declares it (parsed by the search's own loader), never from a guess."""
+    summary = project / "reports" / "candidates" / "uhs" / "summary.json"
+    doc = json.loads(summary.read_text())
+    del doc["objectives"]
+    summary.write_text(json.dumps(doc))
+    s = _summary(render(Workspace.at(project)))
+    # the toy params.yaml is not a valid campaign: no acquisition is claimed
+    assert s["best acquisition score of a feasible trial"] == "objective(uts_mpa) 856"
+    assert s["best candidate: predicted"].startswith("uts_mpa 741.0 MPa")
+    # the repository's params.yaml: al_uhs maximises ucb(uts_mpa)
+    (project / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    cdir = project / "reports" / "candidates"
+    (cdir / "uhs").rename(cdir / "al_uhs")
+    html = render(Workspace.at(project))
+    s = {r[0]: r[1] for r in tables(html)["summary-al_uhs"][1:]}
+    assert s["best acquisition score of a feasible trial"].startswith("ucb(uts_mpa) 856 (upper")
+
+
+def test_nominal_coverage_from_the_metrics(project):
+    """alpha 0.2 recorded with the model: 80 % everywhere, whatever params.yaml says now."""
+    html = render(Workspace.at(project))
+    t = tables(html)
+    header = t["metrics-al-uts_mpa"][0]
+    assert "coverage (nominal 0.80)" in header
+    assert "uts_mpa [MPa]: predicted [80 % interval]" in t["candidates-uhs"][0]
+    assert "Every prediction carries an interval of 80 % nominal coverage" in html
+    assert "uts_mpa: 0.78 of measured values inside the 80 % interval — about right." in html
+    assert "(bars: 80 % interval" in html
+    assert "90 % interval" not in html
+    # the extrapolation split as trained (0.85), not a fixed "90 %"
+    assert "train on the lower 85 %, test on the top 15 %" in html
+
+
+def test_nominal_coverage_from_the_model_metadata(project):
+    """Metrics written before they carried alpha: the trained model's meta.json says it."""
+    _write_json(project / "reports" / "metrics" / "al.json", {"uts_mpa": _metrics(None)})
+    _write_json(project / "models" / "al" / "uts_mpa" / "meta.json", {"alpha": 0.05})
+    t = tables(render(Workspace.at(project)))
+    assert "coverage (nominal 0.95)" in t["metrics-al-uts_mpa"][0]
+    assert "uts_mpa [MPa]: predicted [95 % interval]" in t["candidates-uhs"][0]
+
+
+def test_nominal_coverage_unknown_is_said_not_guessed(project):
+    _write_json(project / "reports" / "metrics" / "al.json", {"uts_mpa": _metrics(None)})
+    html = render(Workspace.at(project))
+    t = tables(html)
+    assert "coverage (nominal unknown)" in t["metrics-al-uts_mpa"][0]
+    assert "uts_mpa [MPa]: predicted [interval]" in t["candidates-uhs"][0]
+    assert "run `dvc repro train@al`" in html
+    assert not re.search(r"\d+ % interval", html)
+
+
+def test_wide_tables_scroll_in_their_box(project):
+    """Every table sits in a box that scrolls sideways, so a wide candidate table is never cut
+    off at the page width."""
+    html = render(Workspace.at(project))
+    n_tables = len(re.findall(r"<table\b", html))
+    assert n_tables >= 4
+    assert len(re.findall(r'<div class="table"><table\b', html)) == n_tables
+    css = re.search(r"<style>(.*?)</style>", html, flags=re.S).group(1)
+    rule = re.search(r"div\.table\s*\{([^}]*)\}", css).group(1)
+    assert "overflow-x: auto" in rule and "max-width: 100%" in rule
+
+
+def test_templates_are_package_data():
+    """Every template file is matched by pyproject's package-data, so an installed (not
+    editable) package finds them."""
+    conf = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = conf["tool"]["setuptools"]["package-data"]["alloyml"]
+    templates = [p for p in files("alloyml").joinpath("templates").iterdir() if p.is_file()]
+    assert {p.name for p in templates} >= {"report.html.j2", "_macros.html.j2", "report.css"}
+    for p in templates:
+        assert any(fnmatch(f"templates/{p.name}", pat) for pat in patterns), p.name
+
+
+def test_provenance_commit(project):
+    """The report names the project's commit (and says when tracked files changed), through the
+    package's one git helper; outside a repository it says so."""
+    assert git_commit(project) == "unknown"
+    assert "unknown (no git repository)" in render(Workspace.at(project))
+    env = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], [*env, "commit", "-qm", "run"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, timeout=60)
+    head = git("rev-parse", "HEAD", cwd=project)
+    assert head and re.fullmatch(r"[0-9a-f]{40}", head)
+    html = render(Workspace.at(project))
+    assert f"<dt>git commit</dt><dd>{head}</dd>" in html
+    (project / "params.yaml").write_text("base: {systems: [al]}\n")
+    assert git_commit(project, mark_dirty=True) == f"{head} (with uncommitted changes)"
+    assert git_commit(project) == head
