@@ -109,8 +109,14 @@ def _reject(
 def composition_key(frame: pd.DataFrame, decimals: int) -> pd.Series:
     """Composition rounded to ``decimals`` wt % as a canonical string (NaN counts as 0).
 
-    Example key: ``"Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60"`` (elements in alphabetical order, zeros
-    omitted).
+    Elements in alphabetical order, zeros and unreported elements omitted.
+
+    Examples:
+        >>> frame = pd.DataFrame(
+        ...     {"Al": [90.07], "Zn": [5.6004], "Mg": [2.5], "Cu": [1.6], "Cr": [0.23], "Fe": [0.0]}
+        ... ).reindex(columns=list(ELEMENTS))
+        >>> composition_key(frame, 2).iloc[0]
+        'Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60'
     """
     comp = frame[list(ELEMENTS)].fillna(0.0).round(decimals).to_numpy() + 0.0  # folds -0.0
     fmt = f"{{}}{{:.{decimals}f}}"
