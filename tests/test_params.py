@@ -15,6 +15,7 @@ from alloyml.params import (
     clean_params,
     ingest_params,
     load_yaml,
+    train_params,
 )
 from alloyml.schema import TARGETS
 from alloyml.sources import load_sources
@@ -115,6 +116,12 @@ INVALID = {
     ),
     "sum_flag_gt_tolerance": (_set("clean.sum_flag_wt", 1.0), clean_params, "sum_flag_wt"),
     "sum_tolerance_zero": (_set("clean.sum_tolerance_wt", 0.0), clean_params, "sum_tolerance_wt"),
+    "selection_unknown_protocol": (
+        _set("train.selection", ["grouped", "loso"]),
+        train_params,
+        "train.selection",
+    ),
+    "selection_empty": (_set("train.selection", []), train_params, "train.selection"),
     "decimals_too_many": (
         _set("clean.composition_decimals", 9),
         clean_params,

@@ -143,3 +143,35 @@ def test_final_bundle_predicts_finite(result, jiang_uts, features):
         np.mean(np.abs(out["pred"] - jiang_uts["uts_mpa"].to_numpy()[:50]))
         < (result.protocols["grouped"].metrics["mae"])
     )
+
+
+def test_select_champion_weighs_every_listed_protocol():
+    from alloyml.train import select_champion
+
+    s = {
+        "xgb": {"grouped": {"mae": 35.2}, "shift": {"mae": 68.9}},
+        "et": {"grouped": {"mae": 36.2}, "shift": {"mae": 64.8}},
+        "ridge": {"grouped": {"mae": 48.8}, "shift": {"mae": 60.0}},
+    }
+    assert select_champion(s, ("grouped",)) == "xgb"
+    assert select_champion(s, ("shift",)) == "ridge"
+    # relative MAE: et 1.028 + 1.080, xgb 1.0 + 1.148, ridge 1.386 + 1.0
+    assert select_champion(s, ("grouped", "shift")) == "et"
+    # a protocol not scored for every family (e.g. one source: no shift split) is left out
+    del s["ridge"]["shift"]
+    assert select_champion(s, ("grouped", "shift")) == "xgb"
+
+
+def test_frontier_interval_is_calibrated_on_the_extrapolation_protocol(result):
+    ext = result.protocols["extrapolation"]
+    assert -1.0 <= ext.metrics["spearman"] <= 1.0
+    iv = result.bundle.interval
+    # the frontier is the top-decile threshold of the measured values; its half-width is the
+    # conformal quantile of the protocol's |residuals| (at least their median)
+    assert iv.frontier_ <= ext.y.min() + 1e-9  # every top-decile row is at or above it
+    assert iv.q_frontier_ >= np.median(np.abs(ext.y - ext.pred))
+    assert result.bundle.meta["q_frontier"] == iv.q_frontier_
+    assert result.bundle.meta["best_measured"] == pytest.approx(ext.y.max())
+    x0 = np.zeros((1, len(result.bundle.features)))
+    lo, hi = iv.predict_interval(x0, np.array([iv.frontier_]))
+    assert (hi - lo)[0] / 2 >= iv.q_frontier_

@@ -91,6 +91,8 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     arrays: dict[str, np.ndarray] = {
         "q": np.array([iv.q_]),
         "q_out": np.array([getattr(iv, "q_out_", iv.q_)]),
+        "frontier": np.array([getattr(iv, "frontier_", np.inf)]),
+        "q_frontier": np.array([getattr(iv, "q_frontier_", 0.0)]),
         "domain_support_keys": dm.support_keys_,
         "domain_support_counts": dm.support_counts_,
         "domain_min_support": np.array([dm.min_support]),
@@ -162,6 +164,8 @@ def load_bundle(path: str | Path) -> Bundle:
     iv = ConformalInterval(alpha=float(a["alpha"][0]), normalised="scale_res" in a)
     iv.q_ = float(a["q"][0])
     iv.q_out_ = float(a["q_out"][0]) if "q_out" in a else iv.q_
+    if "frontier" in a:  # bundles written before the frontier calibration have none
+        iv.frontier_, iv.q_frontier_ = float(a["frontier"][0]), float(a["q_frontier"][0])
     iv.scaler_ = None
     if "scale_res" in a:
         sc = ConformalScale(k=int(a["scale_k"][0]), floor=float(a["scale_floor"][0]))

@@ -168,11 +168,17 @@ def train_params(doc: dict[str, Any]):
         domain_min_support=int(domain.get("min_support", 5)),
         shift_folds=int(sec.get("shift_folds", 3)),
         loso_min_rows=int(sec.get("loso_min_rows", 20)),
+        selection=tuple(sec.get("selection", ("grouped",))),
         min_rows=int(sec.get("min_rows", 40)),
         n_jobs=int(sec.get("n_jobs", 2)),
     )
     if cfg.folds < 2 or cfg.inner_folds < 2:
         raise ConfigError("params.yaml: train.folds and train.inner_folds must be >= 2")
+    bad = [p for p in cfg.selection if p not in ("grouped", "shift")] or (not cfg.selection)
+    if bad:
+        raise ConfigError(
+            f"params.yaml: train.selection must list protocols among grouped, shift; got {list(cfg.selection)}"
+        )
     check_tuning_models(cfg.models, cfg.tuning_models)
     return {k: tuple(v) for k, v in targets.items()}, cfg
 

@@ -4,7 +4,11 @@ For one system and one target:
 
 1. **Screen** every candidate family of ``train.models`` with default hyper-parameters under the
    ``grouped`` protocol (out-of-fold predictions, R² / MAE / RMSE / MAPE).
-2. **Select** the champion family by grouped-CV MAE (a new alloy is a new composition).
+2. **Select** the champion family by the rule of ``train.selection``: each protocol listed there
+   (``grouped``: a new alloy is a new composition; ``shift``: the alloy comes from a source, or
+   for Mg an alloy family, the model has not seen) scores every family by its out-of-fold MAE
+   relative to the best family under that protocol; the champion has the smallest mean relative
+   MAE. With ``[grouped]`` alone this is the grouped-CV MAE rule.
 3. **Tune** the champion with Optuna when it has a search space and ``train.tuning.n_trials``
    > 0, *nested*: inside each outer grouped fold a study is run with inner grouped CV on the
    training part only, so the outer score of the tuned pipeline never sees its test fold.
@@ -17,9 +21,13 @@ For one system and one target:
    ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
    alloy from an unseen lab or family that the domain model flags gets an interval measured on
    such alloys. The domain threshold of an inner fold is the outer training part's.
+   Every interval is also calibrated at the frontier: a prediction at or above the top decile of
+   the training part's measured values gets at least the half-width measured by the
+   extrapolation split of that training part (:meth:`ConformalInterval.fit_frontier`).
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
-   rows (in domain) and on the leave-one-source-out (or leave-one-family-out) residuals of the
-   protocol run (out of domain); the domain threshold on grouped held-out k-NN distances.
+   rows (in domain), on the leave-one-source-out (or leave-one-family-out) residuals of the
+   protocol run (out of domain) and, at the frontier, on the extrapolation protocol's residuals;
+   the domain threshold on grouped held-out k-NN distances.
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ class TrainConfig:
     domain_min_support: int = 5
     shift_folds: int = 3
     loso_min_rows: int = 20
+    #: protocols of the champion rule (``grouped``, ``shift``); see the module docstring
+    selection: tuple[str, ...] = ("grouped",)
     #: set by :func:`train_target` from its features (the schedule imputer and the domain's
     #: process key read them); not a parameter
     feature_names: tuple[str, ...] = ()
@@ -191,6 +201,26 @@ def _tune(
     return dict(study.best_params)
 
 
+def _fit_frontier(
+    iv: ConformalInterval, name: str, params: dict[str, Any], X, y, groups, cfg: TrainConfig
+) -> None:
+    """Calibrate ``iv`` at the frontier by the extrapolation split of the rows it was fit on."""
+    splits = extrapolation_split(y, groups, cfg.extrapolation_quantile)
+    if not splits:
+        return
+    te, p = _oof(name, params, X, y, splits, cfg)
+    iv.fit_frontier(y, y[te], p, cfg.extrapolation_quantile)
+
+
+def _top_spearman(y: np.ndarray, pred: np.ndarray) -> float:
+    """Spearman rank correlation of predictions with measurements (the top-decile rows)."""
+    from scipy.stats import spearmanr
+
+    if len(y) < 3 or np.ptp(y) == 0 or np.ptp(pred) == 0:
+        return float("nan")
+    return float(spearmanr(y, pred).statistic)
+
+
 def _heldout_distances(X: np.ndarray, splits, cfg: TrainConfig) -> np.ndarray:
     out = []
     for tr, te in splits:
@@ -237,6 +267,7 @@ def _protocol_with_intervals(
         iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
             X[tr], y[tr], oof, in_domain_cal=flags, shift=shift
         )
+        _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg)
         in_dom = dm.in_domain(X[te])
         lo, hi = iv.predict_interval(X[te], pred, in_dom)
         ys.append(y[te])
@@ -282,6 +313,28 @@ def _calibration_curve(scores, alphas=(0.5, 0.4, 0.3, 0.2, 0.1, 0.05)) -> list[t
     return curve
 
 
+def select_champion(
+    screening: dict[str, dict[str, dict[str, float]]], protocols: tuple[str, ...]
+) -> str:
+    """The family with the smallest mean MAE relative to the best family of each protocol.
+
+    >>> select_champion({"a": {"grouped": {"mae": 10.0}, "shift": {"mae": 30.0}},
+    ...                  "b": {"grouped": {"mae": 11.0}, "shift": {"mae": 20.0}}},
+    ...                 ("grouped", "shift"))
+    'b'
+    >>> select_champion({"a": {"grouped": {"mae": 10.0}}, "b": {"grouped": {"mae": 11.0}}},
+    ...                 ("grouped",))
+    'a'
+    """
+    protos = [p for p in protocols if all(p in screening[m] for m in screening)]
+    best = {p: min(screening[m][p]["mae"] for m in screening) for p in protos}
+
+    def score(m: str) -> float:
+        return float(np.mean([screening[m][p]["mae"] / max(best[p], 1e-12) for p in protos]))
+
+    return min(screening, key=score)
+
+
 def train_target(
     X: np.ndarray,
     y: np.ndarray,
@@ -323,7 +376,13 @@ def train_target(
             name,
             {k: round(v, 3) for k, v in screening[name]["grouped"].items()},
         )
-    champion = min(screening, key=lambda m: screening[m]["grouped"]["mae"])
+    if "shift" in cfg.selection:
+        shift_splits = loso_splits(sources if by_source else fams, cfg.loso_min_rows)
+        for name in screening:
+            t = time.perf_counter()
+            screening[name]["shift"] = _score(name, {}, X, y, shift_splits, cfg)
+            timings[f"screen_{name}_shift"] = time.perf_counter() - t
+    champion = select_champion(screening, cfg.selection)
     params: dict[str, Any] = {}
     tuned = False
     if cfg.tuning_trials > 0 and champion in cfg.tuning_models and champion in SEARCH_SPACES:
@@ -366,6 +425,8 @@ def train_target(
             keep_scores=proto == "grouped",
             shift_labels_=shift_lab,
         )
+        if proto == "extrapolation":
+            res.metrics["spearman"] = _top_spearman(res.y, res.pred)
         protocols[proto] = res
         if proto == "grouped":
             scores_grp = sc
@@ -385,6 +446,9 @@ def train_target(
     iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
         X, y, oof, in_domain_cal=g_dom, shift=shift
     )
+    ext = protocols.get("extrapolation")
+    if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
+        iv.fit_frontier(y, ext.y, ext.pred, cfg.extrapolation_quantile)
     dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
     # learning curve (grouped CV, training parts subsampled)
     rng = np.random.default_rng(cfg.seed)
@@ -414,6 +478,9 @@ def train_target(
         "alpha": cfg.alpha,
         "q_in": float(iv.q_),
         "q_out": float(iv.q_out_),
+        "frontier": float(getattr(iv, "frontier_", float("inf"))),
+        "q_frontier": float(getattr(iv, "q_frontier_", 0.0)),
+        "best_measured": float(np.max(y)),
         "shift_calibration": "loso" if by_source else "family",
         "n_rows": int(n),
         "seed": cfg.seed,

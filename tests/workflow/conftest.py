@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 OVERRIDES = HERE / "data" / "quick_overrides.yaml"
 COPY = ("dvc.yaml", "params.yaml", ".dvcignore", "pipelines", "src", "data/sources.yaml",
-        "requirements.lock", ".dvc/config")  # fmt: skip
+        "requirements.lock", ".dvc/config", ".dvc/.gitignore")  # fmt: skip
 
 
 def merge(base: dict, over: dict) -> dict:

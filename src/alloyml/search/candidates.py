@@ -265,6 +265,24 @@ def _measured_label(row: pd.Series, balance: str) -> str:
     return format_alloy(comp, balance)
 
 
+def _frontier_record(bundle: Any) -> str:
+    """How the model did on the extrapolation protocol, for a design predicted above the best."""
+    if bundle is None:
+        return ""
+    m = bundle.meta.get("metrics", {}).get("extrapolation")
+    if not m:
+        return " (the model has no extrapolation record)"
+    nominal = 1.0 - float(bundle.meta.get("alpha", bundle.interval.alpha))
+    text = (
+        f" (interval at the frontier calibrated on the extrapolation protocol - train below the "
+        f"top decile, predict it: MAE {m['mae']:.3g}, coverage {m['coverage']:.2f} at nominal "
+        f"{nominal:.2f}"
+    )
+    if m.get("spearman") is not None and np.isfinite(m["spearman"]):
+        text += f", Spearman {m['spearman']:.2f} within the top decile"
+    return text + ")"
+
+
 def card_table(
     table: pd.DataFrame, chosen: list[int], problem: Problem, measured: Measured
 ) -> pd.DataFrame:
@@ -333,8 +351,9 @@ def card_table(
             if top is not None and r[f"{t}_pred"] > top:
                 among = "the campaign's reference alloys" if c.reference else f"{c.system} alloys"
                 note.append(
-                    f"{t} predicted {r[f'{t}_pred']:.4g} above the best measured {top:.4g} "
-                    f"among {among}"
+                    f"{t} predicted {r[f'{t}_pred']:.4g}, {r[f'{t}_pred'] - top:+.4g} above the "
+                    f"best measured {top:.4g} among {among}"
+                    + _frontier_record(problem.reporter.bundles.get(t))
                 )
         for lim in c.known_limits:
             inside = bool(in_ranges(pd.DataFrame([d.wt]), lim.when).iloc[0])

@@ -93,7 +93,10 @@ class Evaluator:
             iv = b.interval
             q_row = np.where(r["in_domain"], iv.q_, getattr(iv, "q_out_", iv.q_))
             safe = np.where(q_row > 0, q_row, 1.0)
-            out[f"{t}_half_in"] = np.where(q_row > 0, (r["hi"] - r["pred"]) * iv.q_ / safe, 0.0)
+            # at the frontier of what was measured the extrapolation-calibrated half-width is
+            # the model's uncertainty, in domain or not (issue 11 §5)
+            half_in = np.where(q_row > 0, (r["hi"] - r["pred"]) * iv.q_ / safe, 0.0)
+            out[f"{t}_half_in"] = iv.frontier_half_width(r["pred"], half_in)
             out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
             out[f"{t}_hi"] = r["hi"]
             thr = b.domain.threshold_
