@@ -93,6 +93,7 @@ def test_evaluator_matches_each_bundle_on_the_training_features(al):
                                                                      "hi", "score")}  # fmt: skip
     assert set(ev) == expected and all(len(v) == len(designs) for v in ev.values())
     feats = featurize(_frame(designs, space), "alloy_v1")
+    at_frontier = 0
     for t, b in bundles.items():
         # a wider interval out of domain (shift calibration), as trained models may have
         b = copy.deepcopy(b)
@@ -104,10 +105,14 @@ def test_evaluator_matches_each_bundle_on_the_training_features(al):
         np.testing.assert_allclose(ev[f"{t}_hi"], r["hi"], rtol=1e-9)
         np.testing.assert_allclose(ev[f"{t}_lo"], np.maximum(r["lo"], 0.0), rtol=1e-9, atol=1e-9)
         assert (ev[f"{t}_lo"] >= 0).all() and (ev[f"{t}_lo"] <= ev[f"{t}_hi"]).all()
-        # exploration half-width: the in-domain interval at every design, in or out of domain
+        # exploration half-width: the in-domain interval at every design, in or out of domain,
+        # widened to the extrapolation-calibrated one at the frontier of what was measured
+        iv = b.interval
+        base = iv.half_width(X, np.ones(len(X), bool))
         np.testing.assert_allclose(
-            ev[f"{t}_half_in"], b.interval.half_width(X, np.ones(len(X), bool)), rtol=1e-9
+            ev[f"{t}_half_in"], iv.frontier_half_width(r["pred"], base), rtol=1e-9
         )
+        at_frontier += int((r["pred"] >= iv.frontier_).sum())
         score = r["domain_distance"] / b.domain.threshold_
         rare = r["domain_support"] < b.domain.min_support
         # k-NN distances of near neighbours lose relative precision: absolute tolerance
@@ -116,7 +121,9 @@ def test_evaluator_matches_each_bundle_on_the_training_features(al):
         assert ((ev[f"{t}_score"] <= 1.0) == r["in_domain"]).all()
         assert 0 < r["in_domain"].sum() < len(designs)  # both branches are exercised
         half = r["hi"] - r["pred"]
-        np.testing.assert_allclose(half, np.where(r["in_domain"], 1.0, 2.0) * ev[f"{t}_half_in"])
+        wide = iv.frontier_half_width(r["pred"], np.where(r["in_domain"], 1.0, 2.0) * base)
+        np.testing.assert_allclose(half, wide, rtol=1e-9)
+    assert at_frontier > 0  # the frontier branch is exercised too
     wt = np.array([[d.wt[e] for e in space.elements] for d in designs])
     np.testing.assert_allclose(ev[DENSITY], density_rule_of_mixtures(wt, space.elements))
 
