@@ -26,7 +26,7 @@ from alloyml.cli_support import run_stage
 from alloyml.headline import best_candidate, search_headline, write_headline
 from alloyml.params import base_params, load_yaml
 from alloyml.search import get_campaign, run_campaign
-from alloyml.search.storage import STORAGE_ENV
+from alloyml.search.storage import EMBEDDED, JOURNAL_NAME, STORAGE_ENV
 from alloyml.search.track import EXPERIMENT
 from alloyml.tracking import open_tracker
 
@@ -54,10 +54,11 @@ def main(argv: list[str] | None = None) -> None:
         processed_path=Path(args.processed_dir) / f"{campaign.system}.parquet",
         features_path=Path(args.features_dir) / f"{campaign.system}.parquet",
         output_dir=out,
+        storage=EMBEDDED,
     )
-    if os.environ.pop(STORAGE_ENV, None):
+    if os.environ.get(STORAGE_ENV):
         logging.getLogger("alloyml.search").info(
-            "%s ignored by the DVC stage: the study lives in %s/study.journal", STORAGE_ENV, out
+            "%s ignored by the DVC stage: the study lives in %s/%s", STORAGE_ENV, out, JOURNAL_NAME
         )
     if args.no_tracking:
         result = run_campaign(campaign, **kwargs)

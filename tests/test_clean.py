@@ -133,6 +133,27 @@ def test_replicates_are_folded_with_mean_spread_and_count():
     assert agg["group_id"].nunique() == 1  # same composition, one group for grouped CV
 
 
+def test_ys_gt_uts_is_a_reject_per_row_and_a_flag_on_conflicting_replicate_means():
+    rec = AA7075 | {"temper": "T6", "temper_class": "T6", "age1_T_C": 120.0, "age1_t_h": 24.0}
+    df = rows(
+        "src_a",
+        "al",
+        [
+            rec | {"ys_mpa": 560.0},  # yield alone
+            rec | {"uts_mpa": 540.0},  # tensile strength alone: means 560 > 540
+            rec | {"age1_t_h": 48.0, "ys_mpa": 500.0, "uts_mpa": 500.0},  # equal: fine
+            rec | {"age1_t_h": 72.0, "ys_mpa": 510.0, "uts_mpa": 505.0},  # one row: reject
+            rec | {"age1_t_h": 96.0, "ys_mpa": 480.0},  # no tensile strength: not comparable
+        ],
+    )
+    res = clean_system("al", interim(df), PARAMS)
+    rej = res.rejects.set_index("source_row")
+    assert list(rej.index) == [3] and rej.loc[3, "reason"] == "ys_gt_uts"
+    t = res.table.set_index("row_uid")
+    assert t["flag_ys_gt_uts"].to_dict() == {"src_a:0": True, "src_a:2": False, "src_a:4": False}
+    assert t.loc["src_a:0", "merged_rows"] == "src_a:1"
+
+
 def test_cross_source_duplicates_merge_only_when_values_agree():
     a = rows(
         "src_a",
@@ -276,6 +297,10 @@ def test_real_clean_accounts_for_every_row(real_clean):
     assert al["anu_al_1154"]["rows_in"] == 1154
     assert al["park_7xxx"]["rejected_by_reason"] == {"normalisation_row": 2}
     assert al["hu_uq_wrought_al"]["rejected_by_reason"]["model_prediction"] == 4
+    # yield above tensile strength in one row: ANU row 1067 (637 > 581), Hu row 986
+    assert {s: al[s]["rejected_by_reason"].get("ys_gt_uts", 0) for s in al} == {
+        "anu_al_1154": 1, "hu_uq_wrought_al": 1, "jiang_7xxx": 0, "park_7xxx": 0, "a357_lpdc": 0,
+    }  # fmt: skip
     # ANU's 181 exact duplicate rows are folded, not kept twice
     assert al["anu_al_1154"]["merged"] >= 181
     mg = json.loads((base / "reports" / "mg.json").read_text())["sources"]

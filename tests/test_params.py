@@ -182,3 +182,15 @@ def test_load_yaml_empty_file_is_empty_mapping_and_sections_missing(tmp_path):
     assert load_yaml(p) == {}
     with pytest.raises(ConfigError, match="missing section 'base'"):
         base_params(load_yaml(p))
+
+
+def test_train_tuning_models_must_be_screened(doc):
+    from alloyml.params import train_params
+
+    _, cfg = train_params(doc)
+    assert cfg.tuning_models and set(cfg.tuning_models) <= set(cfg.models)
+    bad = copy.deepcopy(doc)
+    bad["train"]["models"] = ["mean", "ridge", "et", "xgb"]
+    bad["train"]["tuning"]["models"] = ["xgb", "gbr"]  # gbr is a known model, but not screened
+    with pytest.raises(ConfigError, match=r"train\.tuning\.models has \['gbr'\]"):
+        train_params(bad)

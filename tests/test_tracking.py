@@ -399,3 +399,38 @@ def test_newer_champion_supersedes_older(tmp_path):
     header = next(ln for ln in text.splitlines() if ln.startswith("| system"))
     labels = dict(CHAMPION_METRICS)
     assert header == f"| system | target | model | {labels['grouped_r2']} | {labels['loso_r2']} |"
+
+
+def test_workspace_reads_runs_without_touching_the_global_tracking_uri(trained, tmp_path):
+    """``Workspace.runs`` gives the frame of ``mlflow.search_runs`` through its own client."""
+    import mlflow
+
+    from alloyml.workspace import Workspace
+
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    prev = mlflow.get_tracking_uri()
+    try:
+        mlflow.set_tracking_uri(elsewhere)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("ALLOYML_TRACKING_URI", trained["uri"])
+            ws = Workspace(tmp_path)
+            ours = ws.runs(EXPERIMENT)
+            tidy = ws.train_runs()
+        assert mlflow.get_tracking_uri() == elsewhere
+        mlflow.set_tracking_uri(trained["uri"])
+        theirs = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="pandas")
+    finally:
+        mlflow.set_tracking_uri(prev)
+    assert list(ours.columns[:6]) == list(theirs.columns[:6])
+    assert set(ours.columns) == set(theirs.columns)
+    assert list(ours["run_id"]) == list(theirs["run_id"])  # same order: newest first
+    cols = sorted(theirs.columns)
+
+    def nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:  # NaN / None / NaT alike
+        return frame[cols].astype(object).where(frame[cols].notna(), None)
+
+    pd.testing.assert_frame_equal(nulls_as_none(ours), nulls_as_none(theirs), check_dtype=False)
+    champion = trained["doc"]["uts_mpa"]["champion"]
+    champ = tidy.loc[tidy["role"] == "champion"].iloc[0]
+    assert (champ["system"], champ["target"], champ["model"]) == ("al", "uts_mpa", champion)
+    assert set(tidy.loc[tidy["role"] == "candidate", "model"]) == {"mean", "ridge"}

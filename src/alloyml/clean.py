@@ -8,8 +8,9 @@ Decisions, in the order they are applied (parameters in ``params.yaml`` ``clean:
    ``negative_amount`` (an element < 0, e.g. a balance that went negative),
    ``composition_sum`` (reported elements miss 100 wt % by more than ``sum_tolerance_wt``),
    ``wrong_base`` (the system's balance element is not the largest constituent),
-   ``no_target`` (no property at all), ``ys_gt_uts`` (yield above tensile strength: physically
-   impossible, so one of the two numbers is wrong and we cannot tell which),
+   ``no_target`` (no property at all), ``ys_gt_uts`` (yield above tensile strength in one row:
+   physically impossible, so one of the two numbers is wrong and we cannot tell which; a reject,
+   not a flag, because a model trained on it would learn a wrong number either way),
    ``composite_material`` (rows an adapter lists in ``notes['composite_rows']``: metal-matrix
    composites whose reinforcement has no composition column),
    ``elong_out_of_range`` (not 0 < elongation < 100 %), ``implausible_property`` (outside the
@@ -17,7 +18,10 @@ Decisions, in the order they are applied (parameters in ``params.yaml`` ``clean:
 3. **Flags (row kept):** ``flag_sum_off`` (sum off by more than ``sum_flag_wt``),
    ``flag_impurity_li`` (Mg alloy with 0 < Li <= ``impurity_li_max_wt``: a specification
    maximum, e.g. WE43, not a Li addition), ``flag_basis_uncertain`` (sources in
-   ``basis_uncertain_sources``), ``flag_replicate_spread`` (step 5).
+   ``basis_uncertain_sources``), ``flag_replicate_spread`` and ``flag_ys_gt_uts`` (step 5: the
+   mean yield of a replicate group above its mean tensile strength, possible only when the
+   replicates report different properties, e.g. one gives yield alone and another tensile
+   strength alone; every measurement passed the row check, so the row is kept and flagged).
 4. **group_id**: a hash of the composition rounded to ``composition_decimals`` wt % (NaN = 0),
    so the same alloy chemistry shares a group across tempers and sources (for grouped CV).
 5. **Replicates**: rows with the same composition key and the same processing (every process
@@ -105,8 +109,14 @@ def _reject(
 def composition_key(frame: pd.DataFrame, decimals: int) -> pd.Series:
     """Composition rounded to ``decimals`` wt % as a canonical string (NaN counts as 0).
 
-    Example key: ``"Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60"`` (elements in alphabetical order, zeros
-    omitted).
+    Elements in alphabetical order, zeros and unreported elements omitted.
+
+    Examples:
+        >>> frame = pd.DataFrame(
+        ...     {"Al": [90.07], "Zn": [5.6004], "Mg": [2.5], "Cu": [1.6], "Cr": [0.23], "Fe": [0.0]}
+        ... ).reindex(columns=list(ELEMENTS))
+        >>> composition_key(frame, 2).iloc[0]
+        'Al90.07 Cr0.23 Cu1.60 Mg2.50 Zn5.60'
     """
     comp = frame[list(ELEMENTS)].fillna(0.0).round(decimals).to_numpy() + 0.0  # folds -0.0
     fmt = f"{{}}{{:.{decimals}f}}"
@@ -191,7 +201,6 @@ def physical_checks(
         )
     kept = frame.loc[remaining].copy()
     kept["flag_sum_off"] = dev.loc[remaining] > params.sum_flag_wt
-    kept["flag_ys_gt_uts"] = False
     if system == "mg":
         li = kept["Li"].fillna(0.0)
         kept["flag_impurity_li"] = (li > 0) & (li <= params.impurity_li_max_wt)
@@ -235,6 +244,8 @@ def aggregate_replicates(frame: pd.DataFrame, params: CleanParams) -> pd.DataFra
     for t, lim in limits.items():
         flag |= spread[t].fillna(0.0) > lim
     out["flag_replicate_spread"] = flag
+    # each row passed the ys <= uts check; means over different subsets of rows may not
+    out["flag_ys_gt_uts"] = (out["ys_mpa"] > out["uts_mpa"]).fillna(False).astype(bool)
     return out.reset_index(drop=True).sort_values("_order").reset_index(drop=True)
 
 
@@ -340,8 +351,6 @@ def clean_system(
     merged = merge_cross_source(agg, params)
     table = add_derived(merged, system)
     table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
-    table["flag_model_prediction"] = False
-    table["flag_outlier_property"] = False
     table = (
         conform(table, CLEAN_COLUMNS).sort_values("row_uid", kind="stable").reset_index(drop=True)
     )

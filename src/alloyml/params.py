@@ -179,4 +179,18 @@ def train_params(doc: dict[str, Any]):
         raise ConfigError(
             f"params.yaml: train.selection must list protocols among grouped, shift; got {list(cfg.selection)}"
         )
+    check_tuning_models(cfg.models, cfg.tuning_models)
     return {k: tuple(v) for k, v in targets.items()}, cfg
+
+
+def check_tuning_models(models: tuple[str, ...], tuning_models: tuple[str, ...]) -> None:
+    """Refuse a ``train.tuning.models`` entry that ``train.models`` does not screen.
+
+    Only the screened champion is tuned, so such an entry would never be used.
+    """
+    unscreened = [m for m in tuning_models if m not in models]
+    if unscreened:
+        raise ConfigError(
+            f"params.yaml: train.tuning.models has {unscreened}, not in train.models {list(models)}:"
+            " only a screened model can be the champion that is tuned"
+        )

@@ -105,9 +105,7 @@ FLAGS: tuple[str, ...] = (
     "flag_sum_off",
     "flag_replicate_spread",
     "flag_impurity_li",
-    "flag_outlier_property",
     "flag_basis_uncertain",
-    "flag_model_prediction",
 )
 
 #: Columns an adapter may emit (everything but the clean-stage columns).

@@ -185,15 +185,26 @@ class Workspace:
         return uri
 
     def runs(self, experiment: str = "alloyml-train") -> pd.DataFrame:
-        """MLflow runs of one experiment as a table (params, metrics, tags columns)."""
+        """MLflow runs of one experiment as a table (params, metrics, tags columns).
+
+        The columns of ``mlflow.search_runs(output_format="pandas")``, read through a client of
+        this workspace's store: MLflow's process-wide tracking URI is left as it was.
+        """
         import mlflow
 
-        self._open_store()
-        client = mlflow.MlflowClient(self.tracking_uri)
-        if client.get_experiment_by_name(experiment) is None:
-            raise WorkspaceError(f"no MLflow experiment {experiment!r} at {self.tracking_uri}")
-        mlflow.set_tracking_uri(self.tracking_uri)
-        return mlflow.search_runs(experiment_names=[experiment], output_format="pandas")
+        uri = self._open_store()
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise WorkspaceError(f"no MLflow experiment {experiment!r} at {uri}")
+        runs, token = [], None
+        while True:
+            page = client.search_runs([exp.experiment_id], max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        return _runs_frame(runs)
 
     def train_runs(self) -> pd.DataFrame:
         """The latest training run per (system, target, model) as a tidy table.
@@ -226,3 +237,28 @@ class Workspace:
 
         return Path(mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=path, tracking_uri=self._open_store()))  # fmt: skip
+
+
+_RUN_INFO = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
+
+
+def _runs_frame(runs: list[Any]) -> pd.DataFrame:
+    """MLflow runs as one row each: run info, then ``metrics.*``, ``params.*``, ``tags.*``."""
+    rows = []
+    for run in runs:
+        info = run.info
+        row: dict[str, Any] = {
+            "run_id": info.run_id,
+            "experiment_id": info.experiment_id,
+            "status": info.status,
+            "artifact_uri": info.artifact_uri,
+            "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+            "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
+        }
+        row |= {f"metrics.{k}": v for k, v in run.data.metrics.items()}
+        row |= {f"params.{k}": v for k, v in run.data.params.items()}
+        row |= {f"tags.{k}": v for k, v in run.data.tags.items()}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    rest = sorted(c for c in frame.columns if c not in _RUN_INFO)
+    return frame.reindex(columns=[*_RUN_INFO, *rest])

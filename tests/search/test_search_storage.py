@@ -3,6 +3,7 @@ and Redis, see ``pg_url``/``redis_url`` in conftest) and their exact budget."""
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -14,6 +15,8 @@ from optuna.trial import TrialState
 from alloyml.errors import ConfigError
 from alloyml.search import optuna_compat as oc
 from alloyml.search.storage import (
+    EMBEDDED,
+    JOURNAL_NAME,
     STORAGE_ENV,
     BatchedJournalFileBackend,
     Claim,
@@ -90,6 +93,15 @@ def test_storage_urls(tmp_path, monkeypatch):
     assert explicit.kind == "rdb" and explicit.url.startswith("sqlite:///")
     with pytest.raises(ConfigError, match="neither a team URL"):
         open_storage("not a url", tmp_path)
+
+
+def test_embedded_storage_ignores_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(STORAGE_ENV, f"sqlite:///{tmp_path / 'team.db'}")
+    handle = open_storage(EMBEDDED, tmp_path / "out")
+    assert handle.kind == "journal" and not handle.shared
+    assert handle.url == f"journal:{tmp_path / 'out' / JOURNAL_NAME}"
+    assert (tmp_path / "out" / JOURNAL_NAME).is_file() and not (tmp_path / "team.db").exists()
+    assert os.environ[STORAGE_ENV] == f"sqlite:///{tmp_path / 'team.db'}"  # left as it was
 
 
 def _claim(study: optuna.Study, worker: str, n_trials: int) -> Claim:

@@ -168,7 +168,8 @@ def run_campaign(
         processed_path: the system's processed table (measured alloys).
         output_dir: where candidates, plots, summary (and the default journal) go.
         features_path: the system's features table (preset consistency check).
-        storage: Optuna storage URL (default ``$ALLOYML_OPTUNA_STORAGE``, else the journal).
+        storage: Optuna storage URL (default ``$ALLOYML_OPTUNA_STORAGE``, else the journal;
+            :data:`~alloyml.search.storage.EMBEDDED`: the journal whatever the environment says).
         n_trials, eval_batch, batch_size: override the campaign's settings.
         resume: continue (or join) a study that already holds trials.
         progress: called after every round with ``(done, total, stats)``.

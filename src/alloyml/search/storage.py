@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 STORAGE_ENV = "ALLOYML_OPTUNA_STORAGE"
 JOURNAL_NAME = "study.journal"
+#: ``open_storage(EMBEDDED, out)``: the embedded journal in ``out``, whatever ``$STORAGE_ENV`` says.
+EMBEDDED = "embedded"
 
 
 @dataclass
@@ -252,6 +254,8 @@ def _masked(url: str) -> str:
 def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
     """Storage from ``url``, else ``$ALLOYML_OPTUNA_STORAGE``, else ``<output_dir>/study.journal``.
 
+    ``url=EMBEDDED`` asks for ``<output_dir>/study.journal`` whatever the environment says.
+
     Journal storages replay with a memoised distribution parser
     (:func:`~alloyml.search.optuna_compat.cache_journal_distributions`).
 
@@ -270,7 +274,7 @@ def open_storage(url: str | None, output_dir: str | Path) -> StorageHandle:
 
 def _open(url: str | None, output_dir: str | Path) -> StorageHandle:
     url = url or os.environ.get(STORAGE_ENV) or None
-    if url is None:
+    if url is None or url == EMBEDDED:
         return _journal(Path(output_dir) / JOURNAL_NAME, shared=False)
     if url.startswith("journal:"):
         path = url.removeprefix("journal:")
