@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from alloyml.config import DEFAULT_ALPHA
 from alloyml.schema import PROCESS_NUMERIC, TARGETS
 from alloyml.tracking import file_digest
 from alloyml.workspace import PROTOCOLS, Workspace, WorkspaceError
@@ -293,9 +294,9 @@ def _properties(ws: Workspace, system: str, card: dict[str, Any]) -> str:
 
 def _nominal(ws: Workspace) -> float:
     try:
-        return 1.0 - float(ws.params().get("train", {}).get("alpha", 0.1))
+        return 1.0 - float(ws.params().get("train", {}).get("alpha", DEFAULT_ALPHA))
     except (TypeError, ValueError):
-        return 0.9
+        return 1.0 - DEFAULT_ALPHA
 
 
 def _models_section(ws: Workspace, systems: list[str]) -> str:
