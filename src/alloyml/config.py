@@ -96,12 +96,10 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _loc_text(loc: Iterable[Any]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":
-            continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    """``('domain', 'min_support')`` -> ``.domain.min_support``; list items as ``[i]``."""
+    return "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc if part != "[key]"
+    )
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -116,11 +114,12 @@ def _message(err: dict[str, Any]) -> str:
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping, got {_short(err['input'])}"
     msg = msg.replace("Input should be a valid", "must be a").replace("Input should be", "must be")
+    msg = msg.replace("must be a integer", "must be an integer")
     return f"{msg}, got {_short(err['input'])}"
 
 
 def format_errors(exc: ValidationError, where: str, render_loc=_loc_text) -> str:
-    """One line per error: ``<where>.<key path>: <what is wrong>``."""
+    """One line per error: ``<where><rendered key path>: <what is wrong>``."""
     errors = exc.errors()
     locs = [tuple(e["loc"]) for e in errors]
     lines = []
@@ -129,13 +128,7 @@ def format_errors(exc: ValidationError, where: str, render_loc=_loc_text) -> str
         if err["type"] == "too_short" and any(len(o) > len(here) and o[: len(here)] == here
                                               for o in locs):  # fmt: skip
             continue  # "at least 1 item after validation": the item's own error says why
-        loc = render_loc(here)
-        if not loc:
-            head = where.rstrip(":")
-        elif where.endswith(":") or loc.startswith("["):
-            head = f"{where}{loc}" if loc.startswith((" ", "[")) else f"{where} {loc}"
-        else:
-            head = f"{where}.{loc}"
+        head = (where + render_loc(here)).rstrip(":")
         lines.append(f"{head}: {_message(err)}")
     return "\n".join(lines)
 
@@ -775,8 +768,8 @@ def parse_sources_file(doc: Any, where: str = "sources.yaml") -> SourcesFile:
             entry = entries[loc[1]] if loc[1] < len(entries) else None
             sid = entry.get("id") if isinstance(entry, dict) else None
             head = f"source {sid!r}" if isinstance(sid, str) and sid else f"sources[{loc[1]}]"
-            rest = _loc_text(loc[2:])
+            rest = _loc_text(loc[2:]).lstrip(".")
             return f" {head}" + (f" {rest}" if rest else "")
-        return _loc_text(loc)
+        return " " + _loc_text(loc).lstrip(".") if loc else ""
 
     return validate(SourcesFile, doc, f"{where}:", render)
