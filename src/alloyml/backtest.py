@@ -60,7 +60,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from alloyml import config
+from alloyml.config import BASELINE_KINDS
 from alloyml.errors import ConfigError, SchemaError
-from alloyml.schema import BALANCE, TARGETS
+from alloyml.schema import BALANCE
 from alloyml.search.acquisition import (
-    ACQUISITIONS,
-    FANTASIES,
-    LIES,
     acquire,
     interval_z,
     select_batch,
@@ -83,7 +82,6 @@ log = logging.getLogger("alloyml.backtest")
 
 TOP_FRACTIONS: dict[str, float] = {"top1": 0.01, "top5": 0.05}
 METRICS: tuple[str, ...] = ("top1", "top5_half", "top5_all", "beat_init")
-BASELINE_KINDS: tuple[str, ...] = ("rf_lcb", "gp_ard_lcb")
 
 #: process descriptors of the compact set (with the wt % of every element but the balance)
 COMPACT_PROCESS: tuple[str, ...] = (
@@ -120,6 +118,12 @@ POOL_NOTE = (
 
 
 # ----------------------------------------------------------------------------------- config
+#: The product loop's and the baselines' settings: the validated ``backtest.product`` and
+#: ``backtest.baselines`` models of :mod:`alloyml.config` (defaults there).
+ProductSpec = config.BacktestProduct
+BaselineSpec = config.BacktestBaseline
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """One backtest pool: rows of ``system`` from ``sources`` (empty = all) with ``target``."""
@@ -132,177 +136,54 @@ class DatasetSpec:
     product_variants: tuple[str, ...] | None = None  # overrides BacktestConfig.product_variants
 
 
-@dataclass(frozen=True)
-class ProductSpec:
-    """The campaigns' loop: family, conformal intervals, domain rule, acquisition."""
-
-    family: str = "et"
-    n_estimators: int = 50
-    acquisition: str = "ucb"
-    kappa: float = 1.0
-    alpha: float = 0.1
-    folds: int = 3
-    recalibrate_every: int = 5
-    domain: str = "explore"  # a campaign domain mode, or "off"
-
-
-@dataclass(frozen=True)
-class BaselineSpec:
-    rf_n_estimators: int = 100
-    kappa: float = 2.0
-    gp_refit_every: int = 10
-    gp_max_iter: int = 60
+def _default(name: str) -> Any:
+    return config.BacktestParams.model_fields[name].get_default(call_default_factory=True)
 
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    seed: int = 42
-    n_seeds: int = 20
-    n_init: int = 10
-    batch_sizes: tuple[int, ...] = (1, 8)
-    max_guided: int = 120
-    fantasy: str = "believer"
-    lie: str = "min"
+    """The ``backtest`` section (+ ``base.seed``) as the backtest runs it (defaults: config)."""
+
+    seed: int = config.DEFAULT_SEED
+    n_seeds: int = _default("n_seeds")
+    n_init: int = _default("n_init")
+    batch_sizes: tuple[int, ...] = _default("batch_sizes")
+    max_guided: int = _default("max_guided")
+    fantasy: str = _default("fantasy")
+    lie: str = _default("lie")
     product: ProductSpec = field(default_factory=ProductSpec)
-    product_variants: tuple[str, ...] = ()
+    product_variants: tuple[str, ...] = _default("product_variants")
     baselines: tuple[str, ...] = BASELINE_KINDS
     baseline: BaselineSpec = field(default_factory=BaselineSpec)
     other_batch_sizes: tuple[int, ...] = (1,)  # variants and baselines (product: batch_sizes)
-    n_jobs: int = 1
-    n_boot: int = 2000
+    n_jobs: int = _default("n_jobs")
+    n_boot: int = _default("n_boot")
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
-
-
-def _num(sec: dict[str, Any], key: str, default: Any, typ: type, lo: float, hi: float, where: str):
-    val = sec.get(key, default)
-    ok = isinstance(val, int | float) if typ is float else isinstance(val, int)
-    if isinstance(val, bool) or not ok:
-        raise ConfigError(f"params.yaml: {where}.{key} must be {typ.__name__}, got {val!r}")
-    if not lo <= val <= hi:
-        raise ConfigError(f"params.yaml: {where}.{key} must be in [{lo}, {hi}], got {val!r}")
-    return typ(val)
-
-
-def _families() -> tuple[str, ...]:
-    from alloyml.models import EXTRAPOLATING_NAMES, MODEL_NAMES
-
-    return (*(m for m in MODEL_NAMES if m not in ("mean", "gp")), *EXTRAPOLATING_NAMES)
-
-
-def _choice(sec: dict[str, Any], key: str, default: str, options: tuple[str, ...], where: str):
-    val = sec.get(key, default)
-    if val not in options:
-        raise ConfigError(
-            f"params.yaml: {where}.{key} must be one of {', '.join(options)}, got {val!r}"
-        )
-    return val
-
-
-def _sizes(sec: dict[str, Any], key: str, default: list[int]) -> list[int]:
-    bs = sec.get(key, default)
-    if (
-        not isinstance(bs, list)
-        or not bs
-        or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in bs)
-    ):
-        raise ConfigError(f"params.yaml: backtest.{key} must be positive integers, got {bs!r}")
-    return bs
 
 
 def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
     """Validated :class:`BacktestConfig` from the ``backtest`` section (+ ``base.seed``)."""
-    from alloyml.search.campaign import DOMAIN_MODES
-
-    sec = doc.get("backtest")
-    if not isinstance(sec, dict):
-        raise ConfigError("params.yaml: missing section 'backtest'")
-    base = doc.get("base") or {}
-    seed = base.get("seed", 42)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"params.yaml: base.seed must be int, got {seed!r}")
-    w = "backtest"
-    bs = _sizes(sec, "batch_sizes", [1, 8])
-    obs = _sizes(sec, "other_batch_sizes", bs[:1])
-    if any(b not in bs for b in obs):
-        raise ConfigError("params.yaml: backtest.other_batch_sizes must be among batch_sizes")
-    ps = sec.get("product") or {}
-    if not isinstance(ps, dict):
-        raise ConfigError("params.yaml: backtest.product must be a mapping")
-    wp = "backtest.product"
-    families = _families()
-    product = ProductSpec(
-        family=_choice(ps, "family", "et", families, wp),
-        n_estimators=_num(ps, "n_estimators", 50, int, 5, 2000, wp),
-        acquisition=_choice(ps, "acquisition", "ucb", ACQUISITIONS, wp),
-        kappa=_num(ps, "kappa", 1.0, float, 0.0, 100.0, wp),
-        alpha=_num(ps, "alpha", 0.1, float, 0.001, 0.5, wp),
-        folds=_num(ps, "folds", 3, int, 2, 20, wp),
-        recalibrate_every=_num(ps, "recalibrate_every", 5, int, 1, 1000, wp),
-        domain=_choice(ps, "domain", "explore", (*DOMAIN_MODES, "off"), wp),
-    )
-    variants = sec.get("product_variants") or []
-    if not isinstance(variants, list) or any(v not in families for v in variants):
-        raise ConfigError(
-            f"params.yaml: backtest.product_variants must be a list of {', '.join(families)}"
-        )
-    bsec = sec.get("baselines") or {}
-    if not isinstance(bsec, dict):
-        raise ConfigError("params.yaml: backtest.baselines must be a mapping")
-    kinds = bsec.get("methods", list(BASELINE_KINDS))
-    if not isinstance(kinds, list) or any(k not in BASELINE_KINDS for k in kinds):
-        raise ConfigError(
-            f"params.yaml: backtest.baselines.methods must be a list of {BASELINE_KINDS}"
-        )
-    wb = "backtest.baselines"
-    baseline = BaselineSpec(
-        rf_n_estimators=_num(bsec, "rf_n_estimators", 100, int, 5, 2000, wb),
-        kappa=_num(bsec, "kappa", 2.0, float, 0.0, 100.0, wb),
-        gp_refit_every=_num(bsec, "gp_refit_every", 10, int, 1, 1000, wb),
-        gp_max_iter=_num(bsec, "gp_max_iter", 60, int, 1, 10_000, wb),
-    )
-    raw = sec.get("datasets")
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError("params.yaml: backtest.datasets must be a non-empty mapping")
-    datasets: dict[str, DatasetSpec] = {}
-    for name, spec in raw.items():
-        where = f"backtest.datasets.{name}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"params.yaml: {where} must be a mapping")
-        system, target = spec.get("system"), spec.get("target")
-        if system not in BALANCE:
-            raise ConfigError(f"params.yaml: {where}.system must be one of {list(BALANCE)}")
-        if target not in TARGETS:
-            raise ConfigError(f"params.yaml: {where}.target must be one of {list(TARGETS)}")
-        sources = spec.get("sources") or []
-        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
-            raise ConfigError(f"params.yaml: {where}.sources must be a list of source ids")
-        mg = spec.get("max_guided")
-        if mg is not None:
-            mg = _num(spec, "max_guided", None, int, 1, 1_000_000, where)
-        pv = spec.get("product_variants")
-        if pv is not None and (not isinstance(pv, list) or any(v not in families for v in pv)):
-            raise ConfigError(
-                f"params.yaml: {where}.product_variants must be a list of {', '.join(families)}"
-            )
-        datasets[str(name)] = DatasetSpec(
-            str(name), system, target, tuple(sources), mg, None if pv is None else tuple(pv)
-        )
+    p = config.section(doc, "backtest", config.BacktestParams)
+    seed = config.base_seed(doc)
     return BacktestConfig(
         seed=seed,
-        n_seeds=_num(sec, "n_seeds", 20, int, 1, 10_000, w),
-        n_init=_num(sec, "n_init", 10, int, 2, 10_000, w),
-        batch_sizes=tuple(bs),
-        max_guided=_num(sec, "max_guided", 120, int, 1, 1_000_000, w),
-        fantasy=_choice(sec, "fantasy", "believer", FANTASIES, w),
-        lie=_choice(sec, "lie", "min", LIES, w),
-        product=product,
-        product_variants=tuple(variants),
-        baselines=tuple(kinds),
-        baseline=baseline,
-        other_batch_sizes=tuple(obs),
-        n_jobs=_num(sec, "n_jobs", 1, int, 1, 64, w),
-        n_boot=_num(sec, "n_boot", 2000, int, 100, 100_000, w),
-        datasets=datasets,
+        n_seeds=p.n_seeds,
+        n_init=p.n_init,
+        batch_sizes=p.batch_sizes,
+        max_guided=p.max_guided,
+        fantasy=p.fantasy,
+        lie=p.lie,
+        product=p.product,
+        product_variants=p.product_variants,
+        baselines=p.baselines.methods,
+        baseline=BaselineSpec(**p.baselines.model_dump(exclude={"methods"})),
+        other_batch_sizes=p.other_batch_sizes or p.batch_sizes[:1],
+        n_jobs=p.n_jobs,
+        n_boot=p.n_boot,
+        datasets={
+            name: DatasetSpec(name, d.system, d.target, d.sources, d.max_guided, d.product_variants)
+            for name, d in p.datasets.items()
+        },
     )
 
 
@@ -500,12 +381,10 @@ class ProductLoop(Surrogate):
     """The campaigns' surrogate: champion family, conformal interval, domain rule."""
 
     def __init__(self, X, groups, seed, spec: ProductSpec, columns, refit_every, max_iter) -> None:
-        from alloyml.search.campaign import DOMAIN_MODES
-
         super().__init__(X, groups, seed)
         self.spec = spec
         self.columns, self.refit_every, self.max_iter = columns, refit_every, max_iter
-        self.policy = DOMAIN_MODES.get(spec.domain)
+        self.policy = config.DOMAIN_MODES.get(spec.domain)
         self.z = interval_z(spec.alpha)
         self.hyper: Any = None
         self.half: np.ndarray | None = None
@@ -619,7 +498,7 @@ def make_surrogate(method: Method, pool: Pool, cfg: BacktestConfig, seed: int) -
     if method.kind == "gp_ard_lcb":
         cols = compact_columns(pool.feature_names, pool.balance)
         return GPLCB(pool.X, pool.group_id, seed, cols, b.gp_refit_every, b.gp_max_iter)
-    spec = ProductSpec(**(asdict(cfg.product) | {"family": method.family}))
+    spec = cfg.product.model_copy(update={"family": method.family})
     cols = compact_columns(pool.feature_names, pool.balance, physics=True)
     return ProductLoop(pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter)
 
@@ -903,8 +782,8 @@ def run_backtest(pool: Pool, cfg: BacktestConfig, dataset: str, target: str) -> 
         "max_guided": max_guided,
         "fantasy": cfg.fantasy,
         "product_variants": list(cfg.product_variants),
-        "product": asdict(cfg.product),
-        "baseline_settings": asdict(cfg.baseline),
+        "product": cfg.product.model_dump(),
+        "baseline_settings": cfg.baseline.model_dump(),
         "primary": f"product@b{q0}",
         "acceleration_factor_top1": primary["acceleration_factor_top1"],
         "acceleration_factor_top5_half": primary["acceleration_factor_top5_half"],

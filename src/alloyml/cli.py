@@ -31,18 +31,11 @@ def _fail(exc: Exception) -> None:
 
 
 def _spec_from_file(path: Path, data_file: Path):
-    import yaml
-
+    from alloyml.config import load_yaml
     from alloyml.sources.registry import FileSpec, SourceSpec, parse_sources
 
-    if not path.is_file():
-        raise ConfigError(f"spec file {path} not found")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping with id, system, adapter, options")
+    top_level = "expected a mapping with id, system, adapter, options"
+    doc = load_yaml(path, "spec file", top_level=top_level)
     if "sources" in doc:
         specs = parse_sources(doc, where=str(path))
         if len(specs) != 1:

@@ -42,6 +42,7 @@ import optuna
 from sklearn.inspection import permutation_importance
 
 from alloyml.bundle import Bundle
+from alloyml.config import DEFAULT_ALPHA
 from alloyml.headline import target_headline
 from alloyml.models import SEARCH_SPACES, make_model, suggest
 from alloyml.uncertainty import ConformalInterval, Domain, ShiftCalibration
@@ -67,7 +68,7 @@ class TrainConfig:
     random_repeats: int = 1
     inner_folds: int = 3
     extrapolation_quantile: float = 0.9
-    alpha: float = 0.1
+    alpha: float = DEFAULT_ALPHA
     normalised_intervals: bool = True
     tuning_trials: int = 6
     tuning_models: tuple[str, ...] = ("xgb", "gbr")

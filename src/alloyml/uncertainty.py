@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
+from alloyml.config import DEFAULT_ALPHA
+
 
 def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     """The ``ceil((n + 1)(1 - alpha))``-th smallest score (inf if n is too small)."""
@@ -188,7 +190,7 @@ class ConformalInterval:
     domain, see the module docstring) ``q_`` serves rows in domain and ``q_out_`` rows out of it.
     """
 
-    alpha: float = 0.1
+    alpha: float = DEFAULT_ALPHA
     normalised: bool = True
 
     def fit(

@@ -6,7 +6,10 @@ Each test names the internal it checks: after an Optuna upgrade, a failure here 
 
 from __future__ import annotations
 
+import ast
+import re
 import warnings
+from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
@@ -129,3 +132,96 @@ def test_journal_replay_uses_the_memoised_distribution_parser():
     dists = [t.distributions["x"] for t in replayed]
     assert dists[0] == optuna.distributions.FloatDistribution(0, 1)
     assert dists[0] is dists[1] is dists[2]
+
+
+def test_nsga2_child_sampling_goes_through_the_overridable_hooks():
+    """``BatchNSGAIISampler`` counts generations and caches parents by overriding NSGA-II's
+    ``get_trial_generation`` / ``get_parent_population`` (which calls ``select_parent``): Optuna's
+    ``sample_relative`` must still call them, or the overrides would silently do nothing."""
+    calls: dict[str, int] = {"get_trial_generation": 0, "get_parent_population": 0}
+
+    class Spy(optuna.samplers.NSGAIISampler):
+        def get_trial_generation(self, study, trial):
+            calls["get_trial_generation"] += 1
+            return super().get_trial_generation(study, trial)
+
+        def get_parent_population(self, study, generation):
+            calls["get_parent_population"] += 1
+            parents = self.select_parent(study, generation) if generation > 0 else []
+            assert generation == 0 or len(parents) == oc.population_size(self)
+            return parents
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sampler = Spy(population_size=4, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), n_trials=10)
+    assert calls["get_trial_generation"] >= 10
+    assert calls["get_parent_population"] >= 6  # the children of generations 1 and 2
+
+
+def _private_optuna_uses(path: Path) -> list[str]:
+    """Private Optuna API in one module: imports from private modules or of private names,
+    private attributes inherited by a subclass of an Optuna class, and, in a module that imports
+    Optuna, any ``obj._name`` on something other than ``self`` / ``cls``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    optuna_names: set[str] = set()
+    uses_optuna = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "optuna":
+            uses_optuna = True
+            optuna_names |= {a.asname or a.name for a in node.names}
+            parts = node.module.split(".") + [a.name for a in node.names]
+            if any(p.startswith("_") for p in parts):
+                found.append(f"{path.name}:{node.lineno}: import from {node.module}")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "optuna":
+                    uses_optuna = True
+                    if any(p.startswith("_") for p in a.name.split(".")):
+                        found.append(f"{path.name}:{node.lineno}: import {a.name}")
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        bases = {ast.unparse(b) for b in cls.bases}
+        if not any(b in optuna_names or b.startswith("optuna.") for b in bases):
+            continue
+        own = {f.name for f in cls.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+        attrs = [n for n in ast.walk(cls) if isinstance(n, ast.Attribute)]
+        own |= {n.attr for n in attrs if isinstance(n.ctx, ast.Store)}
+        for n in attrs:
+            if (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")
+                    and n.attr.startswith("_") and not n.attr.startswith("__")
+                    and n.attr not in own):  # fmt: skip
+                found.append(f"{path.name}:{n.lineno}: {cls.name} uses inherited {n.attr}")
+    if uses_optuna:
+        for n in ast.walk(tree):
+            if (isinstance(n, ast.Attribute) and n.attr.startswith("_")
+                    and not n.attr.startswith("__") and n.attr not in NAMEDTUPLE_API
+                    and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))):  # fmt: skip
+                found.append(f"{path.name}:{n.lineno}: {ast.unparse(n)}")
+    return found
+
+
+NAMEDTUPLE_API = {"_replace", "_fields", "_asdict", "_make"}
+
+
+def test_private_optuna_api_only_in_optuna_compat():
+    package = Path(oc.__file__).resolve().parents[1]
+    modules = [p for p in sorted(package.rglob("*.py")) if p.name != "optuna_compat.py"]
+    assert len(modules) > 20
+    found = [use for p in modules for use in _private_optuna_uses(p)]
+    assert not found, "private Optuna API outside alloyml.search.optuna_compat:\n" + "\n".join(
+        found
+    )
+    # the scan itself finds what it looks for
+    assert _private_optuna_uses(Path(oc.__file__))
+
+
+def test_pyproject_bounds_optuna_to_the_tested_versions():
+    text = (Path(oc.__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8")
+    bound = re.search(r'"optuna>=([0-9.]+),<([0-9.]+)"', text)
+    assert bound, "pyproject.toml must bound optuna from above (private API in optuna_compat)"
+    lo, hi = (tuple(int(x) for x in v.split(".")) for v in bound.groups())
+    for version in oc.TESTED:
+        assert lo <= tuple(int(x) for x in version.split(".")) < hi
+    assert hi <= (lo[0], lo[1] + len(oc.TESTED))  # nothing untested allowed above

@@ -94,7 +94,7 @@ BAD = [
     ({"constraints": [{"quantity": "elong_pct", "min": 8, True: "lo"}]}, "judged_on"),
     ({"domain": {"mode": "yolo"}}, "mode"),
     ({"sampler": {"name": "cmaes"}}, "sampler"),
-    ({"n_trials": 0}, "positive integer"),
+    ({"n_trials": 0}, "n_trials"),
     ({"colour": "red"}, "unknown key"),
 ]  # fmt: skip
 

@@ -17,54 +17,34 @@ names a campaign. One entry declares
 * the **run settings**: sampler, number of evaluations, evaluations per ask/tell round, number of
   candidates in the experimental batch and their minimum mutual distance.
 
-:func:`search_campaigns` validates everything once and returns frozen :class:`Campaign` objects;
-every message names the campaign and the key.
+:func:`search_campaigns` validates everything once (the models of
+:class:`alloyml.config.CampaignSpec`) and returns frozen :class:`Campaign` objects; every message
+names the campaign and the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from alloyml import config
+from alloyml.config import DOMAIN_MODES, CampaignSpec
 from alloyml.errors import AlloyMLError, ConfigError
-from alloyml.features.process import STAGES
-from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, ROUTES, TARGETS, TEMPER_CLASSES
+from alloyml.schema import BALANCE, TARGETS
 
 
 class SearchError(AlloyMLError):
     """A search cannot run or resume (study mismatch, missing models, no feasible candidate)."""
 
 
-#: Derived quantities besides the model targets: density by the rule of mixtures and specific
-#: strength (target / density, MPa per g/cm3 = kN m/kg).
-DERIVED_QUANTITIES: tuple[str, ...] = ("density_g_cm3", "specific_ys", "specific_uts")
-SPECIFIC = {"specific_ys": "ys_mpa", "specific_uts": "uts_mpa"}
-ACQUISITIONS: tuple[str, ...] = ("pred", "ucb", "ei")
-SAMPLERS: tuple[str, ...] = ("nsga2", "tpe", "random")
-ENCODINGS: tuple[str, ...] = ("auto", "conditional", "flat")
-BOUNDS_ON: tuple[str, ...] = ("lo", "pred", "hi")
-#: Text that stands for "no route/temper given" (encoded as unknown, like most Mg-Li rows).
-NONE = "none"
-
-#: Domain policies: ``max_score`` is the largest allowed domain score (k-NN distance to the
-#: training data over the model's domain threshold; 1 = edge of the domain), ``penalty`` the
-#: fraction of the best measured value subtracted per unit of score beyond 1.
-DOMAIN_MODES: dict[str, dict[str, float]] = {
-    "exploit": {"max_score": 1.0, "penalty": 0.5},
-    "explore": {"max_score": 2.0, "penalty": 0.1},
-}
-
-#: Defaults of the run settings.
+#: Defaults of the run settings (the fields of :class:`alloyml.config.CampaignSpec`).
 DEFAULTS: dict[str, Any] = {
-    "n_trials": 2000,
-    "eval_batch": 200,
-    "batch_size": 8,
-    "min_distance": 0.5,
-    "process_weight": 1.0,
+    k: CampaignSpec.model_fields[k].default
+    for k in ("n_trials", "eval_batch", "batch_size", "min_distance", "process_weight")
 }
+SPECIFIC = {"specific_ys": "ys_mpa", "specific_uts": "uts_mpa"}
 
 
 def quantity_target(quantity: str) -> str | None:
@@ -72,31 +52,6 @@ def quantity_target(quantity: str) -> str | None:
     if quantity in TARGETS:
         return quantity
     return SPECIFIC.get(quantity)
-
-
-def _where(campaign: str, key: str) -> str:
-    return f"params.yaml: search.campaigns.{campaign}.{key}"
-
-
-def _pair(value: Any, where: str, lo_min: float = -math.inf, hi_max: float = math.inf):
-    if not (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    ):
-        raise ConfigError(f"{where} must be [low, high] numbers, got {value!r}")
-    lo, hi = float(value[0]), float(value[1])
-    if not (lo_min <= lo <= hi <= hi_max):
-        raise ConfigError(
-            f"{where} must satisfy {lo_min:g} <= low <= high <= {hi_max:g}, got {value!r}"
-        )
-    return lo, hi
-
-
-def _only(sec: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(sec) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -222,6 +177,9 @@ class Campaign:
     min_distance: float
     process_weight: float
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: the validated YAML entry: a key added to :class:`alloyml.config.CampaignSpec` is read
+    #: here (``campaign.spec.<key>``) without touching this class or the study digest
+    spec: CampaignSpec | None = field(default=None, compare=False, repr=False)
 
     @property
     def balance(self) -> str:
@@ -273,7 +231,7 @@ class Campaign:
         """What defines the optimisation problem (for the study digest): not the budget, nor
         the candidate-selection settings, which may change when a study is resumed."""
         d = asdict(self)
-        for k in ("raw", "description", "n_trials", "eval_batch", "batch_size", "min_distance",
+        for k in ("raw", "spec", "description", "n_trials", "eval_batch", "batch_size", "min_distance",
                   "process_weight"):  # fmt: skip
             d.pop(k)
         return d
@@ -288,320 +246,85 @@ class Campaign:
         return f"{self.name}-{self.digest(seed, models_fingerprint)}"
 
 
-# -- parsing ------------------------------------------------------------------------------------
+# -- from the validated YAML (alloyml.config) to the runtime objects ----------------------------
 
 
-def _parse_stage(name: str, spec: Any, where: str) -> StageSpec:
-    if name not in STAGES:
-        raise ConfigError(f"{where}: unknown stage {name!r}; stages are {STAGES}")
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{where}.{name} must be a mapping with T_C and t_h")
-    _only(spec, {"T_C", "t_h", "optional"}, f"{where}.{name}")
-    if "T_C" not in spec or "t_h" not in spec:
-        raise ConfigError(f"{where}.{name} needs T_C: [low, high] and t_h: [low, high]")
-    T = _pair(spec["T_C"], f"{where}.{name}.T_C", -273.0, 1000.0)
-    t = _pair(spec["t_h"], f"{where}.{name}.t_h", 0.0, 1e5)
-    if t[0] <= 0:
-        raise ConfigError(f"{where}.{name}.t_h must be > 0 h (an absent stage is `optional`)")
-    return StageSpec(name=name, T_C=T, t_h=t, optional=bool(spec.get("optional", False)))
+def _stages(stages: dict[str, config.StageBounds]) -> tuple[StageSpec, ...]:
+    return tuple(StageSpec(n, b.T_C, b.t_h, b.optional) for n, b in stages.items())
 
 
-def _check_chain(stages: tuple[StageSpec, ...], where: str) -> None:
-    """Within a kind (sol, age), stages are numbered in order and an optional stage is never
-    followed by a required one (stage k+1 can only exist when stage k does)."""
-    for kind in ("homog", "sol", "age"):
-        chain = [s for s in stages if s.name.startswith(kind)]
-        names = [s.name for s in chain]
-        if kind != "homog":
-            expected = [f"{kind}{i}" for i in range(1, len(chain) + 1)]
-            if names != expected:
-                raise ConfigError(f"{where}: {kind} stages must be {expected}, got {names}")
-        seen_optional = False
-        for s in chain:
-            if seen_optional and not s.optional:
-                raise ConfigError(
-                    f"{where}: required stage {s.name} follows an optional one; a later stage "
-                    "can only exist when the earlier one does"
-                )
-            seen_optional |= s.optional
+def _process(p: config.ProcessSpace) -> ProcessSpec:
+    return ProcessSpec(
+        routes=p.route,
+        stages=_stages(p.stages),
+        tempers={t: _stages(st) for t, st in p.temper.items()},
+        numeric=tuple(
+            NumericSpec(col, n.range[0], n.range[1], n.routes, n.log)
+            for col, n in p.numeric.items()
+        ),
+        fixed=dict(p.fixed),
+    )
 
 
-def _parse_process(sec: Any, where: str) -> ProcessSpec:
-    if not isinstance(sec, dict):
-        raise ConfigError(f"{where} must be a mapping (route, stages, temper, numeric, fixed)")
-    _only(sec, {"route", "stages", "temper", "numeric", "fixed"}, where)
-    routes = sec.get("route", [NONE])
-    if not isinstance(routes, list) or not routes:
-        raise ConfigError(f"{where}.route must be a non-empty list of routes")
-    for r in routes:
-        if r != NONE and r not in ROUTES:
-            raise ConfigError(f"{where}.route: unknown route {r!r}; known: {ROUTES} or {NONE!r}")
-    stages_sec = sec.get("stages") or {}
-    if not isinstance(stages_sec, dict):
-        raise ConfigError(f"{where}.stages must be a mapping stage -> bounds")
-    stages = tuple(_parse_stage(n, s, f"{where}.stages") for n, s in stages_sec.items())
-    if any(s.name.startswith("age") for s in stages):
-        raise ConfigError(f"{where}.stages: ageing stages belong under `temper` (per temper)")
-    _check_chain(stages, f"{where}.stages")
-    tempers_sec = sec.get("temper", {NONE: {}})
-    if not isinstance(tempers_sec, dict) or not tempers_sec:
-        raise ConfigError(f"{where}.temper must map each temper choice to its ageing stages")
-    tempers: dict[str, tuple[StageSpec, ...]] = {}
-    for temper, tsec in tempers_sec.items():
-        temper = str(temper)
-        if temper != NONE and temper not in TEMPER_CLASSES:
-            raise ConfigError(
-                f"{where}.temper: unknown temper {temper!r}; known: {TEMPER_CLASSES} or {NONE!r}"
-            )
-        tsec = tsec or {}
-        if not isinstance(tsec, dict):
-            raise ConfigError(f"{where}.temper.{temper} must map stages to bounds (or be empty)")
-        ts = tuple(_parse_stage(n, s, f"{where}.temper.{temper}") for n, s in tsec.items())
-        if any(not s.name.startswith("age") for s in ts):
-            raise ConfigError(f"{where}.temper.{temper}: only ageing stages (age1..age3) here")
-        _check_chain(ts, f"{where}.temper.{temper}")
-        tempers[temper] = ts
-    numeric: list[NumericSpec] = []
-    for col, nsec in (sec.get("numeric") or {}).items():
-        w = f"{where}.numeric.{col}"
-        if col not in PROCESS_NUMERIC or col.endswith(("_T_C", "_t_h")) and col[:-4] in STAGES:
-            raise ConfigError(
-                f"{w}: not a free numeric process column; use one of cold_work_pct, "
-                "extrusion_ratio, rolling_reduction_pct, deform_T_C (stages go under stages/temper)"
-            )
-        if isinstance(nsec, list):
-            nsec = {"range": nsec}
-        if not isinstance(nsec, dict):
-            raise ConfigError(f"{w} must be [low, high] or {{range: [low, high], routes: [...]}}")
-        _only(nsec, {"range", "routes", "log"}, w)
-        lo, hi = _pair(nsec.get("range"), f"{w}.range", 0.0, 1000.0)
-        r_only = tuple(nsec.get("routes") or ())
-        bad = [r for r in r_only if r not in routes]
-        if bad:
-            raise ConfigError(f"{w}.routes {bad} are not among the campaign's routes {routes}")
-        if col == "extrusion_ratio" and lo <= 0:
-            raise ConfigError(f"{w}: extrusion ratio must be > 0")
-        numeric.append(NumericSpec(col, lo, hi, r_only, bool(nsec.get("log", False))))
-    fixed = {}
-    for col, val in (sec.get("fixed") or {}).items():
-        if col not in PROCESS_NUMERIC or not isinstance(val, int | float):
-            raise ConfigError(f"{where}.fixed.{col}: must be a numeric process column -> number")
-        fixed[col] = float(val)
-    clash = {n.column for n in numeric} & set(fixed)
-    if clash:
-        raise ConfigError(f"{where}: {sorted(clash)} both free (numeric) and fixed")
-    return ProcessSpec(tuple(str(r) for r in routes), stages, tempers, tuple(numeric), fixed)
+def _objective(o: config.ObjectiveSpec) -> Objective:
+    direction = o.direction or ("minimize" if o.quantity == "density_g_cm3" else "maximize")
+    return Objective(o.quantity, direction, o.acquisition, o.kappa)
 
 
-def _parse_quantity(q: Any, where: str) -> str:
-    allowed = (*TARGETS, *DERIVED_QUANTITIES)
-    if q not in allowed:
-        raise ConfigError(f"{where}: unknown quantity {q!r}; choose from {allowed}")
-    return str(q)
+def _constraint(c: config.ConstraintSpec) -> Constraint:
+    op, value = (">=", c.min) if c.min is not None else ("<=", c.max)
+    # conservative by default: a floor is judged on the lower bound, a ceiling on the upper
+    on = c.judged_on or ("lo" if op == ">=" else "hi")
+    return Constraint(c.quantity, op, float(value), on)
 
 
-def _parse_objectives(sec: Any, where: str) -> tuple[Objective, ...]:
-    if not isinstance(sec, list) or not sec:
-        raise ConfigError(f"{where} must be a non-empty list of objectives")
-    out = []
-    for i, o in enumerate(sec):
-        w = f"{where}[{i}]"
-        if not isinstance(o, dict):
-            raise ConfigError(f"{w} must be a mapping with `quantity`")
-        _only(o, {"quantity", "direction", "acquisition", "kappa"}, w)
-        q = _parse_quantity(o.get("quantity"), f"{w}.quantity")
-        default_dir = "minimize" if q == "density_g_cm3" else "maximize"
-        direction = o.get("direction", default_dir)
-        if direction not in ("maximize", "minimize"):
-            raise ConfigError(f"{w}.direction must be maximize or minimize, got {direction!r}")
-        acq = o.get("acquisition", "pred")
-        if acq not in ACQUISITIONS:
-            raise ConfigError(f"{w}.acquisition must be one of {ACQUISITIONS}, got {acq!r}")
-        kappa = float(o.get("kappa", 1.0))
-        if kappa < 0:
-            raise ConfigError(f"{w}.kappa must be >= 0")
-        out.append(Objective(q, direction, acq, kappa))
-    names = [o.quantity for o in out]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: a quantity appears twice ({names})")
-    return tuple(out)
+def _domain(d: config.DomainSpec) -> DomainPolicy:
+    base = DOMAIN_MODES[d.mode]
+    return DomainPolicy(
+        d.mode,
+        base["max_score"] if d.max_score is None else d.max_score,
+        base["penalty"] if d.penalty is None else d.penalty,
+    )
 
 
-def _parse_constraints(sec: Any, where: str) -> tuple[Constraint, ...]:
-    if sec is None:
-        return ()
-    if not isinstance(sec, list):
-        raise ConfigError(f"{where} must be a list")
-    out = []
-    for i, c in enumerate(sec):
-        w = f"{where}[{i}]"
-        if not isinstance(c, dict):
-            raise ConfigError(f"{w} must be a mapping: quantity, min or max, judged_on")
-        if True in c:
-            raise ConfigError(f"{w}: write `judged_on:` (YAML reads a bare `on` as true)")
-        _only(c, {"quantity", "min", "max", "judged_on"}, w)
-        q = _parse_quantity(c.get("quantity"), f"{w}.quantity")
-        if ("min" in c) == ("max" in c):
-            raise ConfigError(f"{w}: give exactly one of min / max")
-        op = ">=" if "min" in c else "<="
-        value = c["min"] if "min" in c else c["max"]
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ConfigError(f"{w}: the bound must be a number, got {value!r}")
-        # conservative by default: a floor is judged on the lower bound, a ceiling on the upper
-        on = c.get("judged_on", "lo" if op == ">=" else "hi")
-        if on not in BOUNDS_ON:
-            raise ConfigError(f"{w}.judged_on must be one of {BOUNDS_ON}, got {on!r}")
-        out.append(Constraint(q, op, float(value), on))
-    return tuple(out)
-
-
-def _parse_ranges(sec: Any, where: str) -> dict[str, tuple[float, float]]:
-    if sec is None:
-        return {}
-    if not isinstance(sec, dict):
-        raise ConfigError(f"{where} must map element -> [low, high] wt%")
-    out = {}
-    for el, pair in sec.items():
-        if el not in ELEMENTS:
-            raise ConfigError(f"{where}: unknown element {el!r}")
-        out[str(el)] = _pair(pair, f"{where}.{el}", 0.0, 100.0)
-    return out
+def campaign_from_spec(name: str, spec: CampaignSpec, raw: dict[str, Any]) -> Campaign:
+    """The runtime :class:`Campaign` of a validated ``search.campaigns.<name>`` entry."""
+    comp = spec.composition
+    s = spec.sampler
+    return Campaign(
+        name=name,
+        system=spec.system,
+        description=spec.description.strip(),
+        elements=tuple(ElementBound(el, lo, hi) for el, (lo, hi) in comp.elements.items()),
+        step_wt=comp.step_wt,
+        min_amount_wt=comp.min_amount,
+        total_solute_wt=comp.total_solute,
+        max_elements=comp.n_max_elements,
+        process=_process(spec.process),
+        objectives=tuple(_objective(o) for o in spec.objectives),
+        constraints=tuple(_constraint(c) for c in spec.constraints),
+        domain=_domain(spec.domain),
+        known_limits=tuple(
+            KnownLimit(k.quantity, k.max, dict(k.when), k.note) for k in spec.known_limits
+        ),
+        reference=dict(spec.reference),
+        sampler=SamplerSpec(
+            s.name, s.population_size, s.n_startup_trials, s.multivariate, s.encoding
+        ),
+        n_trials=spec.n_trials,
+        eval_batch=spec.eval_batch,
+        batch_size=spec.batch_size,
+        min_distance=spec.min_distance,
+        process_weight=spec.process_weight,
+        raw=json.loads(json.dumps(raw, default=str)),
+        spec=spec,
+    )
 
 
 def parse_campaign(name: str, sec: Any) -> Campaign:
     """Validate one ``search.campaigns.<name>`` entry."""
-    if not isinstance(sec, dict):
-        raise ConfigError(f"params.yaml: search.campaigns.{name} must be a mapping")
-    allowed = {
-        "system", "description", "composition", "process", "objectives", "constraints",
-        "domain", "known_limits", "reference", "sampler", *DEFAULTS,
-    }  # fmt: skip
-    _only(sec, allowed, f"params.yaml: search.campaigns.{name}")
-    system = sec.get("system")
-    if system not in BALANCE:
-        raise ConfigError(f"{_where(name, 'system')} must be one of {tuple(BALANCE)}")
-    balance = BALANCE[system]
-    comp = sec.get("composition")
-    w = _where(name, "composition")
-    if not isinstance(comp, dict) or not isinstance(comp.get("elements"), dict):
-        raise ConfigError(f"{w} needs `elements: {{El: [low, high]}}` (wt%)")
-    _only(comp, {"elements", "step_wt", "min_amount_wt", "total_solute_wt", "max_elements"}, w)
-    elements = []
-    for el, pair in comp["elements"].items():
-        if el not in ELEMENTS:
-            raise ConfigError(f"{w}.elements: unknown element {el!r}; known: {ELEMENTS}")
-        if el == balance:
-            raise ConfigError(
-                f"{w}.elements: {el} is the balance element of {system}; it is computed"
-            )
-        lo, hi = _pair(pair, f"{w}.elements.{el}", 0.0, 100.0)
-        if hi <= 0:
-            raise ConfigError(f"{w}.elements.{el}: upper bound must be > 0 (drop the element)")
-        elements.append(ElementBound(str(el), lo, hi))
-    step = float(comp.get("step_wt", 0.01))
-    if not 0 < step <= 1:
-        raise ConfigError(f"{w}.step_wt must be in (0, 1] wt%")
-    min_amount = float(comp.get("min_amount_wt", step))
-    if min_amount < step:
-        raise ConfigError(f"{w}.min_amount_wt must be >= step_wt ({step:g})")
-    for e in elements:
-        if not e.required and e.hi < min_amount:
-            raise ConfigError(f"{w}.elements.{e.symbol}: upper bound below min_amount_wt")
-    sum_lo = sum(e.lo for e in elements)
-    sum_hi = sum(e.hi for e in elements)
-    total = _pair(
-        comp.get("total_solute_wt", [0.0, min(sum_hi, 50.0)]), f"{w}.total_solute_wt", 0, 50
-    )
-    if sum_lo > total[1] + 1e-9:
-        raise ConfigError(
-            f"{w}: the lower bounds sum to {sum_lo:g} wt% > total_solute_wt max {total[1]:g}"
-        )
-    if total[0] > sum_hi:
-        raise ConfigError(f"{w}: total_solute_wt min {total[0]:g} > sum of upper bounds {sum_hi:g}")
-    max_el = int(comp.get("max_elements", len(elements)))
-    n_req = sum(e.required for e in elements)
-    if not n_req <= max_el <= len(elements) or max_el < 1:
-        raise ConfigError(
-            f"{w}.max_elements must be between the number of required elements ({n_req}) and "
-            f"the number of elements ({len(elements)}), got {max_el}"
-        )
-    process = _parse_process(sec.get("process", {}), _where(name, "process"))
-    objectives = _parse_objectives(sec.get("objectives"), _where(name, "objectives"))
-    constraints = _parse_constraints(sec.get("constraints"), _where(name, "constraints"))
-    dsec = sec.get("domain", {"mode": "exploit"})
-    wd = _where(name, "domain")
-    if not isinstance(dsec, dict) or dsec.get("mode") not in DOMAIN_MODES:
-        raise ConfigError(f"{wd} needs mode: one of {tuple(DOMAIN_MODES)}")
-    _only(dsec, {"mode", "max_score", "penalty"}, wd)
-    dom = DOMAIN_MODES[dsec["mode"]] | {k: float(v) for k, v in dsec.items() if k != "mode"}
-    if dom["max_score"] <= 0 or dom["penalty"] < 0:
-        raise ConfigError(f"{wd}: max_score must be > 0 and penalty >= 0")
-    domain = DomainPolicy(dsec["mode"], dom["max_score"], dom["penalty"])
-    limits = []
-    for i, lim in enumerate(sec.get("known_limits") or []):
-        wl = f"{_where(name, 'known_limits')}[{i}]"
-        if not isinstance(lim, dict):
-            raise ConfigError(f"{wl} must be a mapping: quantity, max, when, note")
-        _only(lim, {"quantity", "max", "when", "note"}, wl)
-        q = _parse_quantity(lim.get("quantity"), f"{wl}.quantity")
-        if not isinstance(lim.get("max"), int | float):
-            raise ConfigError(f"{wl}.max must be a number")
-        limits.append(
-            KnownLimit(
-                q,
-                float(lim["max"]),
-                _parse_ranges(lim.get("when"), f"{wl}.when"),
-                str(lim.get("note", "")),
-            )  # fmt: skip
-        )
-    ssec = sec.get("sampler", {"name": "nsga2"})
-    ws = _where(name, "sampler")
-    if isinstance(ssec, str):
-        ssec = {"name": ssec}
-    if not isinstance(ssec, dict) or ssec.get("name") not in SAMPLERS:
-        raise ConfigError(f"{ws} needs name: one of {SAMPLERS}")
-    _only(ssec, {"name", "population_size", "n_startup_trials", "multivariate", "encoding"}, ws)
-    if ssec.get("encoding", "auto") not in ENCODINGS:
-        raise ConfigError(f"{ws}.encoding must be one of {ENCODINGS}")
-    sampler = SamplerSpec(
-        name=ssec["name"],
-        population_size=int(ssec["population_size"]) if "population_size" in ssec else None,
-        n_startup_trials=int(ssec["n_startup_trials"]) if "n_startup_trials" in ssec else None,
-        multivariate=bool(ssec.get("multivariate", True)),
-        encoding=str(ssec.get("encoding", "auto")),
-    )
-    if sampler.population_size is not None and sampler.population_size < 2:
-        raise ConfigError(f"{ws}.population_size must be >= 2")
-    run = {k: sec.get(k, v) for k, v in DEFAULTS.items()}
-    for k in ("n_trials", "eval_batch", "batch_size"):
-        if not isinstance(run[k], int) or run[k] < 1:
-            raise ConfigError(f"{_where(name, k)} must be a positive integer, got {run[k]!r}")
-    for k in ("min_distance", "process_weight"):
-        if not isinstance(run[k], int | float) or run[k] < 0:
-            raise ConfigError(f"{_where(name, k)} must be a number >= 0, got {run[k]!r}")
-    return Campaign(
-        name=name,
-        system=system,
-        description=str(sec.get("description", "")).strip(),
-        elements=tuple(elements),
-        step_wt=step,
-        min_amount_wt=min_amount,
-        total_solute_wt=total,
-        max_elements=max_el,
-        process=process,
-        objectives=objectives,
-        constraints=constraints,
-        domain=domain,
-        known_limits=tuple(limits),
-        reference=_parse_ranges(sec.get("reference"), _where(name, "reference")),
-        sampler=sampler,
-        n_trials=int(run["n_trials"]),
-        eval_batch=int(run["eval_batch"]),
-        batch_size=int(run["batch_size"]),
-        min_distance=float(run["min_distance"]),
-        process_weight=float(run["process_weight"]),
-        raw=json.loads(json.dumps(sec, default=str)),
-    )
+    spec = config.validate(CampaignSpec, sec, f"params.yaml: search.campaigns.{name}")
+    return campaign_from_spec(name, spec, sec)
 
 
 def search_campaigns(doc: dict[str, Any]) -> dict[str, Campaign]:
@@ -612,7 +335,10 @@ def search_campaigns(doc: dict[str, Any]) -> dict[str, Campaign]:
             "params.yaml: missing section `search.campaigns` (named design problems); see the "
             "README for an example"
         )
-    return {str(n): parse_campaign(str(n), c) for n, c in sec["campaigns"].items()}
+    p = config.section(doc, "search", config.SearchParams)
+    return {
+        str(n): campaign_from_spec(str(n), c, sec["campaigns"][n]) for n, c in p.campaigns.items()
+    }
 
 
 def get_campaign(doc: dict[str, Any], name: str) -> Campaign:

@@ -27,6 +27,7 @@ import numpy as np
 
 from alloyml.bundle import Bundle
 from alloyml.compositions import density_rule_of_mixtures
+from alloyml.config import DEFAULT_ALPHA
 from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
 from alloyml.search.acquisition import acquire, interval_z
@@ -71,7 +72,7 @@ class Evaluator:
                     f"{self.preset_name!r}; retrain the models"
                 )
             self._cols[target] = np.array([labels[f] for f in b.features], dtype=int)
-        self.alpha = {t: float(b.meta.get("alpha", 0.1)) for t, b in self.bundles.items()}
+        self.alpha = {t: float(b.meta.get("alpha", DEFAULT_ALPHA)) for t, b in self.bundles.items()}
 
     @property
     def targets(self) -> list[str]:

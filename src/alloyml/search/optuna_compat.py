@@ -10,9 +10,13 @@ alloyml relies on a few Optuna internals that have no public equivalent:
 * the journal replay's parser of parameter distributions, which :func:`cache_journal_distributions`
   memoises.
 
+:class:`~alloyml.search.sampler.BatchNSGAIISampler` also relies on NSGA-II's child sampling going
+through the public, overridable ``get_trial_generation`` / ``get_parent_population`` hooks.
+
 ``tests/search/test_optuna_compat.py`` checks each of them against the installed Optuna, so an
-upgrade that moves one fails there, loudly, instead of deep inside a search; ``pyproject.toml``
-bounds Optuna to the versions that passed (:data:`TESTED`).
+upgrade that moves one fails there, loudly, instead of deep inside a search; it also scans the
+package for private Optuna API outside this module. ``pyproject.toml`` bounds Optuna to the
+versions that passed (:data:`TESTED`), which the same test checks.
 """
 
 from __future__ import annotations

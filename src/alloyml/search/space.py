@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
+from alloyml.config import NONE
 from alloyml.errors import ConfigError
 from alloyml.features.presets import Preset
 from alloyml.features.process import (
@@ -51,7 +52,7 @@ from alloyml.features.process import (
     state_row,
 )
 from alloyml.schema import ELEMENTS
-from alloyml.search.campaign import NONE, Campaign, StageSpec
+from alloyml.search.campaign import Campaign, StageSpec
 
 _EPS = 1e-9
 #: Distance scale of stage temperatures (see :meth:`DesignSpace.vectors`): 50 °C = 1 unit.
