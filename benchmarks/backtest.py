@@ -33,7 +33,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from alloyml.backtest import (  # noqa: E402
+from alloyml.evaluation.backtest import (  # noqa: E402
     TOP_FRACTIONS,
     backtest_params,
     build_pool,

@@ -53,9 +53,9 @@ def quick_models(system: str, targets: list[str], out: Path, seed: int) -> Path:
     """Ridge bundles from data/features (only when real champions are missing)."""
     from threadpoolctl import threadpool_limits
 
-    from alloyml.bundle import save_bundle
     from alloyml.features import feature_labels
-    from alloyml.train import TrainConfig, train_target
+    from alloyml.modeling.bundle import save_bundle
+    from alloyml.modeling.train import TrainConfig, train_target
 
     feats = pd.read_parquet(REPO / "data" / "features" / f"{system}.parquet")
     proc = pd.read_parquet(REPO / "data" / "processed" / f"{system}.parquet")
@@ -79,7 +79,7 @@ def naive(campaign, seed, models_dir: Path, processed: Path, n: int, db: Path) -
     from threadpoolctl import threadpool_limits
 
     from alloyml.features.presets import get_preset
-    from alloyml.predict import load_bundles
+    from alloyml.modeling.predict import load_bundles
     from alloyml.search.evaluate import Problem
     from alloyml.search.measured import read_processed, reference_values
     from alloyml.search.space import DesignSpace

@@ -2,7 +2,7 @@
 
 Reads params `base.seed`, `featurize.preset`, `backtest.*`; the dataset (pool rows, target) is
 `backtest.datasets.<dataset>`. Writes reports/backtest/<dataset>.json (details and curves),
-reports/backtest/<dataset>.png and `--headline` (the acceleration factors: the DVC metrics). Definitions: :mod:`alloyml.backtest`.
+reports/backtest/<dataset>.png and `--headline` (the acceleration factors: the DVC metrics). Definitions: :mod:`alloyml.evaluation.backtest`.
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from alloyml.backtest import (
+from alloyml.cli_support import run_stage
+from alloyml.errors import ConfigError
+from alloyml.evaluation.backtest import (
     backtest_params,
     build_pool,
     methods_of,
     plot_backtest,
     run_backtest,
 )
-from alloyml.cli_support import run_stage
-from alloyml.errors import ConfigError
 from alloyml.features import feature_labels
 from alloyml.headline import backtest_headline, write_headline
 from alloyml.params import featurize_preset, load_yaml
 
-log = logging.getLogger("alloyml.backtest")
+log = logging.getLogger("alloyml.evaluation.backtest")
 
 
 def main(argv: list[str] | None = None) -> None:

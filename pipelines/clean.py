@@ -13,12 +13,12 @@ import logging
 import sys
 from pathlib import Path
 
-from alloyml.clean import clean_system
 from alloyml.cli_support import run_stage
-from alloyml.datacard import write_card
+from alloyml.curation.clean import clean_system
+from alloyml.curation.datacard import write_card
 from alloyml.headline import clean_headline, write_headline
-from alloyml.ingest import read_interim
 from alloyml.params import clean_params, ingest_params, load_yaml
+from alloyml.sources.ingest import read_interim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     write_card(result.table, result.report, args.system, rep_dir)
     if args.headline:
         write_headline(args.headline, clean_headline(result.report))
-    logging.getLogger("alloyml.clean").info("%s: %s", args.system, result.report["totals"])
+    logging.getLogger("alloyml.curation.clean").info("%s: %s", args.system, result.report["totals"])
 
 
 if __name__ == "__main__":

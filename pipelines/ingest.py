@@ -10,8 +10,8 @@ import logging
 import sys
 
 from alloyml.cli_support import run_stage
-from alloyml.ingest import ingest_source, write_interim
 from alloyml.params import ingest_params, load_yaml
+from alloyml.sources.ingest import ingest_source, write_interim
 from alloyml.sources.registry import load_sources
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     result = ingest_source(spec, raw_dir=p.raw_dir)
     meta = write_interim(result, spec, args.out_dir)
-    logging.getLogger("alloyml.ingest").info(
+    logging.getLogger("alloyml.sources.ingest").info(
         "%s: %d rows in, %d out, %d rejected %s",
         spec.id, meta["rows_in"], meta["rows_out"], meta["rejected"], meta["rejected_by_reason"],
     )  # fmt: skip

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from alloyml.cli_support import run_stage
 from alloyml.headline import best_candidate, search_headline, write_headline
+from alloyml.modeling.tracking import open_tracker
 from alloyml.params import base_params, load_yaml
 from alloyml.search import get_campaign, run_campaign
 from alloyml.search.storage import EMBEDDED, JOURNAL_NAME, STORAGE_ENV
 from alloyml.search.track import EXPERIMENT
-from alloyml.tracking import open_tracker
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,9 +16,9 @@ import pandas as pd
 
 from alloyml.cli_support import run_stage
 from alloyml.headline import train_headline, write_headline
+from alloyml.modeling.tracking import file_digest, git_commit, open_tracker
+from alloyml.modeling.train import train_system
 from alloyml.params import featurize_preset, load_yaml, train_params
-from alloyml.tracking import file_digest, git_commit, open_tracker
-from alloyml.train import train_system
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,9 +50,9 @@ def jiang_subset(mirror, repo, sources, tmp_path_factory) -> Callable[..., pd.Da
     cleaned with ``params.yaml``) that report every target, sampled with ``random_state=seed``
     and renumbered from 0. The cleaned table is built once a session; each call returns a new frame.
     """
-    from alloyml.clean import clean_system
-    from alloyml.ingest import ingest_source
+    from alloyml.curation.clean import clean_system
     from alloyml.params import clean_params, load_yaml
+    from alloyml.sources.ingest import ingest_source
 
     spec = sources["jiang_7xxx"]
     res = ingest_source(spec, raw_dir=tmp_path_factory.mktemp("raw"), mirror=mirror)

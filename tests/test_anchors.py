@@ -37,9 +37,9 @@ from alloyml.anchors import (
     write_records,
 )
 from alloyml.errors import AlloyMLError
-from alloyml.ingest import ingest_source, write_interim
+from alloyml.modeling.validation import grouped_splits
 from alloyml.schema import ELEMENTS
-from alloyml.validation import grouped_splits
+from alloyml.sources.ingest import ingest_source, write_interim
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from alloyml.backtest import (
+from alloyml.errors import ConfigError
+from alloyml.evaluation.backtest import (
     BacktestConfig,
     DatasetSpec,
     Pool,
@@ -29,7 +30,6 @@ from alloyml.backtest import (
     run_backtest,
     top_mask,
 )
-from alloyml.errors import ConfigError
 from alloyml.search.acquisition import (
     acquire,
     expected_improvement,

@@ -13,10 +13,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-from alloyml.bundle import Bundle, load_bundle, save_bundle
 from alloyml.errors import AlloyMLError
-from alloyml.models import make_estimator
-from alloyml.uncertainty import ConformalInterval, Domain
+from alloyml.modeling.bundle import Bundle, load_bundle, save_bundle
+from alloyml.modeling.models import make_estimator
+from alloyml.modeling.uncertainty import ConformalInterval, Domain
 
 FEATURES = ["wt_pct_Zn", "wt_pct_Mg", "wt_pct_Cu", "proc_age1_T_C"]
 #: few trees: the round trip, not the fit, is under test
@@ -159,8 +159,8 @@ def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
     import pandas as pd
 
     from alloyml.features import featurize
-    from alloyml.models import make_model
-    from alloyml.uncertainty import ShiftCalibration
+    from alloyml.modeling.models import make_model
+    from alloyml.modeling.uncertainty import ShiftCalibration
 
     rng = np.random.default_rng(3)
     n = 120

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alloyml.clean import (
+from alloyml.curation.clean import (
     aggregate_replicates,
     clean_system,
     composition_key,

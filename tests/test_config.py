@@ -77,9 +77,9 @@ def test_models_are_frozen(doc):
 
 
 def test_one_default_interval_level():
-    from alloyml.backtest import BacktestConfig
-    from alloyml.train import TrainConfig
-    from alloyml.uncertainty import ConformalInterval
+    from alloyml.evaluation.backtest import BacktestConfig
+    from alloyml.modeling.train import TrainConfig
+    from alloyml.modeling.uncertainty import ConformalInterval
 
     defaults = {
         "train section": config.TrainParams.model_fields["alpha"].default,

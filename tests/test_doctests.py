@@ -22,7 +22,7 @@ MODULES = sorted(
 
 def test_examples_are_found():
     assert len(MODULES) >= 8
-    assert "alloyml.clean" in MODULES and "alloyml.process" in MODULES
+    assert "alloyml.curation.clean" in MODULES and "alloyml.process" in MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)

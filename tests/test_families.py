@@ -67,7 +67,7 @@ def test_alloy_family_frame_and_unknown_system():
 @pytest.mark.realdata
 @pytest.mark.parametrize("system", ["al", "mg"])
 def test_every_real_row_gets_a_family_of_its_system(system, sources, mirror, tmp_path):
-    from alloyml.ingest import ingest_source
+    from alloyml.sources.ingest import ingest_source
 
     frames = []
     for spec in sources.values():

@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from alloyml.errors import ConfigError
-from alloyml.models import MODEL_NAMES, SEARCH_SPACES, make_estimator, suggest
+from alloyml.modeling.models import MODEL_NAMES, SEARCH_SPACES, make_estimator, suggest
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_families_without_space_suggest_nothing():
 
 # ----------------------------------------------------- extrapolating families (issue 11 §4)
 def test_gp_ard_lin_extrapolates_a_trend_beyond_the_training_range():
-    from alloyml.models import EXTRAPOLATING_NAMES, make_extrapolating_estimator
+    from alloyml.modeling.models import EXTRAPOLATING_NAMES, make_extrapolating_estimator
 
     rng = np.random.default_rng(0)
     X = rng.uniform(0.0, 1.0, size=(60, 3))
@@ -123,7 +123,7 @@ def test_gp_ard_lin_extrapolates_a_trend_beyond_the_training_range():
 
 
 def test_ard_gp_columns_frozen_kernel_and_unknown_name():
-    from alloyml.models import ArdGP, make_extrapolating_estimator
+    from alloyml.modeling.models import ArdGP, make_extrapolating_estimator
 
     rng = np.random.default_rng(1)
     X = rng.uniform(0.0, 1.0, size=(40, 4))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alloyml import plots
+from alloyml.reporting import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,11 +23,11 @@ def test_import_leaves_the_backend_alone(tmp_path):
 import sys
 import matplotlib
 matplotlib.use("pdf")
-import alloyml.plots, alloyml.datacard, alloyml.search.plots
+import alloyml.reporting.plots, alloyml.curation.datacard, alloyml.search.plots
 import numpy as np
 from pathlib import Path
 assert matplotlib.get_backend() == "pdf", matplotlib.get_backend()
-alloyml.plots.parity(np.arange(5.0) + 1, np.arange(5.0), np.arange(5.0) - 1, np.arange(5.0) + 1,
+alloyml.reporting.plots.parity(np.arange(5.0) + 1, np.arange(5.0), np.arange(5.0) - 1, np.arange(5.0) + 1,
                      None, "t", Path({str(tmp_path / "p.png")!r}))
 assert matplotlib.get_backend() == "pdf", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
@@ -99,7 +99,7 @@ def test_parity_bars_do_not_go_below_zero(tmp_path):
 def test_data_card_pngs_and_markdown(tmp_path):
     import pandas as pd
 
-    from alloyml.datacard import write_card
+    from alloyml.curation.datacard import write_card
     from alloyml.schema import ELEMENTS, TARGETS
 
     rng = np.random.default_rng(0)

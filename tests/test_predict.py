@@ -16,13 +16,13 @@ import pytest
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
-from alloyml.bundle import Bundle, save_bundle
 from alloyml.cli import app
 from alloyml.errors import AlloyMLError
 from alloyml.features import feature_labels, featurize
-from alloyml.predict import canonical_inputs, load_bundles, predict_string, predict_table
+from alloyml.modeling.bundle import Bundle, save_bundle
+from alloyml.modeling.predict import canonical_inputs, load_bundles, predict_string, predict_table
+from alloyml.modeling.train import TrainConfig, train_target
 from alloyml.schema import ELEMENTS, PROCESS_NUMERIC
-from alloyml.train import TrainConfig, train_target
 
 TARGETS = ("uts_mpa", "elong_pct")
 ALLOY = "Al-5.6Zn-2.5Mg-1.6Cu-0.23Cr"
@@ -214,7 +214,7 @@ def test_load_bundles_finds_every_trained_target(bundles, models_dir, tmp_path):
 
 @realdata
 def test_predict_table_columns_and_errors(bundles, user_table, caplog):
-    with caplog.at_level(logging.WARNING, logger="alloyml.predict"):
+    with caplog.at_level(logging.WARNING, logger="alloyml.modeling.predict"):
         out = predict_table(user_table, "al", bundles)
     assert "colour" in caplog.text
     assert list(out.index) == list(user_table.index)

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from alloyml.report import render
-from alloyml.tracking import git, git_commit
-from alloyml.workspace import Workspace
+from alloyml.modeling.tracking import git, git_commit
+from alloyml.reporting.report import render
+from alloyml.reporting.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = "<script>alert(1)</script>"
@@ -253,8 +253,10 @@ def test_templates_are_package_data():
     """Every template file is matched by pyproject's package-data, so an installed (not
     editable) package finds them."""
     conf = tomllib.loads((REPO / "pyproject.toml").read_text())
-    patterns = conf["tool"]["setuptools"]["package-data"]["alloyml"]
-    templates = [p for p in files("alloyml").joinpath("templates").iterdir() if p.is_file()]
+    patterns = conf["tool"]["setuptools"]["package-data"]["alloyml.reporting"]
+    templates = [
+        p for p in files("alloyml.reporting").joinpath("templates").iterdir() if p.is_file()
+    ]
     assert {p.name for p in templates} >= {"report.html.j2", "_macros.html.j2", "report.css"}
     for p in templates:
         assert any(fnmatch(f"templates/{p.name}", pat) for pat in patterns), p.name

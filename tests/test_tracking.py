@@ -19,7 +19,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from alloyml.features import featurize
-from alloyml.train import TrainConfig
+from alloyml.modeling.train import TrainConfig
 
 pytestmark = pytest.mark.realdata
 
@@ -49,8 +49,8 @@ def jiang(jiang_subset) -> pd.DataFrame:
 def trained(jiang, tmp_path_factory) -> dict[str, Any]:
     import mlflow
 
-    from alloyml.tracking import open_tracker
-    from alloyml.train import train_system
+    from alloyml.modeling.tracking import open_tracker
+    from alloyml.modeling.train import train_system
 
     base = tmp_path_factory.mktemp("tracking")
     cwd = base / "cwd"
@@ -173,7 +173,7 @@ def test_registered_champion_alias(trained):
 
 
 def test_pyfunc_from_registry_matches_bundle(trained):
-    from alloyml.bundle import load_bundle
+    from alloyml.modeling.bundle import load_bundle
 
     bundle = load_bundle(trained["base"] / "models" / "al" / "uts_mpa")
     frame = trained["features"][bundle.features].head(12)
@@ -193,7 +193,7 @@ def test_bundle_and_plots_on_disk(trained):
     assert {"meta.json", "calibration.npz"} <= names
     assert names & {"model.skops", "model.json"}
     assert not (trained["base"] / "models" / "al" / "hardness_hv").exists()
-    from alloyml.bundle import load_bundle
+    from alloyml.modeling.bundle import load_bundle
 
     meta = load_bundle(bdir).meta
     assert (meta["system"], meta["preset"], meta["data_digest"]) == ("al", "alloy_v1", DIGEST)
@@ -209,7 +209,7 @@ def _locations(db: Path) -> list[str]:
     """Every artefact location MLflow stored in ``db``."""
     import sqlite3
 
-    from alloyml.tracking import _LOCATION_COLUMNS
+    from alloyml.modeling.tracking import _LOCATION_COLUMNS
 
     con = sqlite3.connect(db)
     try:
@@ -232,7 +232,7 @@ def test_copied_project_logs_into_its_own_artifacts(tmp_path, monkeypatch):
     """A copy used to write its artefacts into the original project's mlartifacts/."""
     import mlflow
 
-    from alloyml.tracking import open_tracker
+    from alloyml.modeling.tracking import open_tracker
 
     prev = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     a, b = tmp_path / "project", tmp_path / "elsewhere" / "project-copy"
@@ -269,7 +269,7 @@ def test_copied_project_logs_into_its_own_artifacts(tmp_path, monkeypatch):
 def test_relocation_leaves_a_store_in_place_alone(tmp_path):
     import sqlite3
 
-    from alloyml.tracking import relocate_artifacts
+    from alloyml.modeling.tracking import relocate_artifacts
 
     assert relocate_artifacts(tmp_path / "none.db") == 0
     db = tmp_path / "mlflow.db"
@@ -287,7 +287,7 @@ def test_copied_store_with_registered_model(trained, tmp_path):
     """Runs, logged models and registry entries of a copied store all point into the copy."""
     import mlflow
 
-    from alloyml.tracking import relocate_artifacts
+    from alloyml.modeling.tracking import relocate_artifacts
 
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -319,7 +319,7 @@ def test_copied_store_with_registered_model(trained, tmp_path):
 def test_relocation_of_a_read_only_copy_warns(tmp_path, caplog, monkeypatch):
     import sqlite3
 
-    import alloyml.tracking as tracking
+    import alloyml.modeling.tracking as tracking
 
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"")
@@ -328,13 +328,13 @@ def test_relocation_of_a_read_only_copy_warns(tmp_path, caplog, monkeypatch):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
     monkeypatch.setattr(tracking, "_relocate", read_only)
-    with caplog.at_level("WARNING", logger="alloyml.tracking"):
+    with caplog.at_level("WARNING", logger="alloyml.modeling.tracking"):
         assert tracking.relocate_artifacts(db) == 0
     assert "could not point MLflow store" in caplog.text and "readonly" in caplog.text
 
 
 def test_experiment_opens_as_model_training(trained):
-    from alloyml.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING
+    from alloyml.modeling.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING
 
     exp = trained["client"].get_experiment_by_name(EXPERIMENT)
     assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING == "custom_model_development"
@@ -344,7 +344,7 @@ def test_champion_headline_on_parent_and_in_description(trained):
     import json
 
     from alloyml.headline import target_headline
-    from alloyml.tracking import CHAMPIONS_VIEW, SHARED_VIEW_PREFIX, champions_view_url
+    from alloyml.modeling.tracking import CHAMPIONS_VIEW, SHARED_VIEW_PREFIX, champions_view_url
 
     client = trained["client"]
     champ = _children(trained)["uts_mpa/champion"]
@@ -375,7 +375,7 @@ def test_newer_champion_supersedes_older(tmp_path):
     """Two trainings of the same targets: only the newer champions are current and listed."""
     import mlflow
 
-    from alloyml.tracking import CHAMPION_METRICS, open_tracker
+    from alloyml.modeling.tracking import CHAMPION_METRICS, open_tracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     ids = []
@@ -405,7 +405,7 @@ def test_workspace_reads_runs_without_touching_the_global_tracking_uri(trained, 
     """``Workspace.runs`` gives the frame of ``mlflow.search_runs`` through its own client."""
     import mlflow
 
-    from alloyml.workspace import Workspace
+    from alloyml.reporting.workspace import Workspace
 
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     prev = mlflow.get_tracking_uri()

@@ -14,7 +14,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from alloyml.features import feature_table, featurize
-from alloyml.train import TargetResult, TrainConfig, train_target
+from alloyml.modeling.train import TargetResult, TrainConfig, train_target
 
 pytestmark = pytest.mark.realdata
 
@@ -146,7 +146,7 @@ def test_final_bundle_predicts_finite(result, jiang_uts, features):
 
 
 def test_select_champion_weighs_every_listed_protocol():
-    from alloyml.train import select_champion
+    from alloyml.modeling.train import select_champion
 
     s = {
         "xgb": {"grouped": {"mae": 35.2}, "shift": {"mae": 68.9}},

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alloyml.uncertainty import ConformalInterval, Domain, conformal_quantile
+from alloyml.modeling.uncertainty import ConformalInterval, Domain, conformal_quantile
 
 
 def test_conformal_quantile_hand_example():
@@ -146,7 +146,7 @@ def test_domain_ignores_columns_constant_up_to_rounding():
 
 
 def test_domain_support_flags_a_rare_process_key_even_when_close():
-    from alloyml.uncertainty import process_keys
+    from alloyml.modeling.uncertainty import process_keys
 
     rng = np.random.default_rng(0)
     comp = rng.normal(size=(200, 3))
@@ -163,7 +163,7 @@ def test_domain_support_flags_a_rare_process_key_even_when_close():
 
 
 def test_mondrian_interval_widens_out_of_domain_and_covers_the_shifted_rows():
-    from alloyml.uncertainty import ShiftCalibration
+    from alloyml.modeling.uncertainty import ShiftCalibration
 
     rng = np.random.default_rng(1)
     n = 400

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alloyml.validation import (
+from alloyml.modeling.validation import (
     extrapolation_split,
     grouped_splits,
     loso_splits,

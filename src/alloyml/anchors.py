@@ -60,9 +60,9 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, train_
 
 from alloyml.errors import AlloyMLError, SchemaError
 from alloyml.features import featurize
-from alloyml.models import make_estimator
+from alloyml.modeling.models import make_estimator
+from alloyml.modeling.validation import Splits, grouped_splits, random_splits, regression_metrics
 from alloyml.schema import ELEMENTS
-from alloyml.validation import Splits, grouped_splits, random_splits, regression_metrics
 
 log = logging.getLogger("alloyml.anchors")
 

@@ -140,7 +140,7 @@ def data_validate(
     import pandas as pd
     from rich.table import Table
 
-    from alloyml.clean import physical_checks
+    from alloyml.curation.clean import physical_checks
     from alloyml.params import CleanParams, clean_params, load_yaml
     from alloyml.schema import ELEMENTS, TARGETS
     from alloyml.sources.base import get_adapter
@@ -280,7 +280,7 @@ def predict_cmd(
     import pandas as pd
     from rich.table import Table
 
-    from alloyml.predict import load_bundles, predict_string, predict_table
+    from alloyml.modeling.predict import load_bundles, predict_string, predict_table
 
     if system not in ("al", "mg"):
         _fail(ConfigError(f"--system must be al or mg, got {system!r}"))
@@ -417,8 +417,8 @@ def search_cmd(
 
     try:
         if track:
+            from alloyml.modeling.tracking import open_tracker
             from alloyml.search.track import EXPERIMENT
-            from alloyml.tracking import open_tracker
 
             tracking = open_tracker(EXPERIMENT)
         else:
@@ -478,8 +478,8 @@ def report_cmd(
     Data card, model metrics per protocol, interval coverage, backtest curves and candidates
     per campaign, with the plots embedded, so the single file can be mailed or archived.
     """
-    from alloyml.report import build_report
-    from alloyml.workspace import Workspace
+    from alloyml.reporting.report import build_report
+    from alloyml.reporting.workspace import Workspace
 
     try:
         ws = Workspace.at(project) if project is not None else Workspace.find()

@@ -7,7 +7,7 @@ not an integer). A bad value raises :class:`~alloyml.errors.ConfigError` naming 
 key, e.g. ``params.yaml: train.domain.min_support: must be greater than 0, got 0``.
 
 The stages turn a validated section into their own runtime objects: :mod:`alloyml.params`
-(base, ingest, clean, featurize, train), :func:`alloyml.backtest.backtest_params`,
+(base, ingest, clean, featurize, train), :func:`alloyml.evaluation.backtest.backtest_params`,
 :func:`alloyml.search.campaign.parse_campaign` and :mod:`alloyml.sources.registry`.
 
 Adding a key to a section is one line here: a field with its type and default. A campaign key
@@ -182,7 +182,7 @@ def _lazy(module: str, *names: str) -> Callable[[], tuple[str, ...]]:
 
 
 def _backtest_families() -> tuple[str, ...]:
-    from alloyml.models import EXTRAPOLATING_NAMES, MODEL_NAMES
+    from alloyml.modeling.models import EXTRAPOLATING_NAMES, MODEL_NAMES
 
     return (*(m for m in MODEL_NAMES if m not in ("mean", "gp")), *EXTRAPOLATING_NAMES)
 
@@ -197,7 +197,7 @@ System = Annotated[Str, _one_of(tuple(BALANCE), "system")]
 Target = Annotated[Str, _one_of(TARGETS, "target")]
 Element = Annotated[Str, _one_of(ELEMENTS, "element")]
 Quantity = Annotated[Str, _one_of(QUANTITIES, "quantity")]
-ModelName = Annotated[Str, _one_of(_lazy("alloyml.models", "MODEL_NAMES"), "model")]
+ModelName = Annotated[Str, _one_of(_lazy("alloyml.modeling.models", "MODEL_NAMES"), "model")]
 Family = Annotated[Str, _one_of(_backtest_families, "model family")]
 StageName = Annotated[Str, _one_of(_stages, "stage")]
 PositiveInt = Annotated[Int, Field(ge=1)]
@@ -292,7 +292,7 @@ class IngestParams(ConfigModel):
 
 
 class CleanParams(ConfigModel):
-    """``clean``: the cleaning thresholds (see :mod:`alloyml.clean`)."""
+    """``clean``: the cleaning thresholds (see :mod:`alloyml.curation.clean`)."""
 
     composition_decimals: Annotated[Int, Field(ge=0, le=6)] = 2
     sum_tolerance_wt: Annotated[Float, Field(gt=0)] = 0.5
@@ -346,7 +346,7 @@ class TrainParams(ConfigModel):
     domain: TrainDomain = TrainDomain()
     shift_folds: Annotated[Int, Field(ge=2)] = 3
     loso_min_rows: PositiveInt = 20
-    #: protocols of the champion rule (alloyml.train.select_champion)
+    #: protocols of the champion rule (alloyml.modeling.train.select_champion)
     selection: Annotated[tuple[Literal["grouped", "shift"], ...], Field(min_length=1)] = (
         "grouped",
     )
@@ -420,7 +420,7 @@ BatchSizes = Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
 
 
 class BacktestParams(ConfigModel):
-    """``backtest``: the discovery backtest (issue 11), see :mod:`alloyml.backtest`."""
+    """``backtest``: the discovery backtest (issue 11), see :mod:`alloyml.evaluation.backtest`."""
 
     n_seeds: _ranged_int(1, 10_000) = 20
     n_init: _ranged_int(2, 10_000) = 10

@@ -2,7 +2,7 @@
 
 The models, defaults and checks live in :mod:`alloyml.config`; this module reads the file and
 hands each stage its section (``backtest`` and ``search`` have their accessors next to their
-runtime objects: :func:`alloyml.backtest.backtest_params`, :func:`alloyml.search.get_campaign`).
+runtime objects: :func:`alloyml.evaluation.backtest.backtest_params`, :func:`alloyml.search.get_campaign`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def featurize_preset(doc: dict[str, Any]) -> str:
 
 def train_params(doc: dict[str, Any]):
     """Return ``(targets_by_system, TrainConfig)`` from the ``train`` section (+ ``base.seed``)."""
-    from alloyml.train import TrainConfig
+    from alloyml.modeling.train import TrainConfig
 
     seed = base_params(doc).seed
     p = config.section(doc, "train", config.TrainParams)

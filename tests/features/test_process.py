@@ -213,7 +213,7 @@ def test_process_v2_temper_and_schedule_rows_share_the_state():
 
 def test_schedule_imputer_fills_temper_rows_from_scheduled_rows_of_their_class():
     from alloyml.features import featurize
-    from alloyml.models import ScheduleImputer, make_model
+    from alloyml.modeling.models import ScheduleImputer, make_model
 
     frame = _v2_frame()
     # the T651 row (class T6) gives no schedule; the scheduled row, written T6, teaches the class

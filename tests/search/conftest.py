@@ -1,9 +1,9 @@
 """Fixtures of the search tests: tiny champion bundles trained on real rows, a test params file.
 
-The bundles are trained with :func:`alloyml.train.train_target` (ridge only, 3 folds, no tuning,
+The bundles are trained with :func:`alloyml.modeling.train.train_target` (ridge only, 3 folds, no tuning,
 one BLAS thread) on a few hundred real rows of the shared mirror (Al: jiang_7xxx; Mg: every
 Mg-Li row of ghorbani_m916 plus 150 others), ingested and cleaned by the package itself, and
-saved with :func:`alloyml.bundle.save_bundle` as ``models/<system>/<target>/`` in a temporary
+saved with :func:`alloyml.modeling.bundle.save_bundle` as ``models/<system>/<target>/`` in a temporary
 directory; the processed tables go to ``data/processed/<system>.parquet`` beside them.
 """
 
@@ -30,12 +30,12 @@ def build_search_fixture(root: Path, mirror: Path, sources: dict) -> Path:
     """Processed tables and trained bundles under ``root`` (see the module docstring)."""
     from threadpoolctl import threadpool_limits
 
-    from alloyml.bundle import save_bundle
-    from alloyml.clean import clean_system
+    from alloyml.curation.clean import clean_system
     from alloyml.features import featurize
-    from alloyml.ingest import ingest_source
+    from alloyml.modeling.bundle import save_bundle
+    from alloyml.modeling.train import TrainConfig, train_target
     from alloyml.params import clean_params, load_yaml
-    from alloyml.train import TrainConfig, train_target
+    from alloyml.sources.ingest import ingest_source
 
     cp = clean_params(load_yaml(REPO / "params.yaml"))
     cfg = TrainConfig(

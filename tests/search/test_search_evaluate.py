@@ -20,7 +20,7 @@ from alloyml.compositions import density_rule_of_mixtures
 from alloyml.errors import AlloyMLError
 from alloyml.features import featurize
 from alloyml.features.presets import get_preset
-from alloyml.predict import load_bundles
+from alloyml.modeling.predict import load_bundles
 from alloyml.schema import PROCESS_NUMERIC
 from alloyml.search.campaign import parse_campaign
 from alloyml.search.evaluate import DENSITY, Evaluator, Problem, Reference, constraint_value

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from alloyml.features import featurize
-from alloyml.predict import load_bundles
+from alloyml.modeling.predict import load_bundles
 from alloyml.search import SearchError, run_campaign
 from alloyml.search import candidates as cands
 from alloyml.search.campaign import parse_campaign
@@ -132,7 +132,7 @@ def test_resume_extends_the_study_without_duplicates(search_root, tmp_path):
 
 
 def test_mgli_ei_reference_phase_field_and_tracking(search_root, tmp_path):
-    from alloyml.tracking import open_tracker
+    from alloyml.modeling.tracking import open_tracker
 
     with open_tracker("alloyml-search", uri=f"sqlite:///{tmp_path / 'mlflow.db'}") as tracker:
         res = _run(search_root, "t_mgli", tmp_path / "mgli", tracker=tracker)

@@ -10,7 +10,7 @@ and a screenshot.
 What a scientist sees first is checked first. The train stage tags the experiment as model
 training (``mlflow.experimentKind``), writes its description as a table of the current champions
 and their headline metrics, and stores a view of the runs page listing those champions with
-their metric columns (see :mod:`alloyml.tracking`). So: the default runs page carries the
+their metric columns (see :mod:`alloyml.modeling.tracking`). So: the default runs page carries the
 description (folded to its first line, a link to the champions view; its chevron unfolds the table
 of every current champion's numbers); that link opens the runs page in MLflow's model-training
 mode, listing exactly the current champion runs with system, target, model and the headline
@@ -361,7 +361,7 @@ def links(dom: str) -> list[tuple[str, str]]:
 
 def current_champions(runs: list) -> list:
     """The runs the train stage published as the current champion of their (system, target)."""
-    from alloyml.tracking import CURRENT_TAG
+    from alloyml.modeling.tracking import CURRENT_TAG
 
     return [r for r in runs if r.data.tags.get(CURRENT_TAG) == "true"]
 
@@ -372,7 +372,7 @@ def check_first_view(
     """The default runs page and the champions view linked from it, as a scientist sees them."""
     from mlflow import MlflowClient
 
-    from alloyml.tracking import (
+    from alloyml.modeling.tracking import (
         CHAMPION_METRICS,
         CHAMPIONS_VIEW,
         EXPERIMENT_KIND_TAG,

@@ -48,7 +48,7 @@ def test_three_notebooks_are_committed_clean():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.get("outputs") for c in code), f"{path.name} committed with outputs"
         source = "\n".join(c.source for c in code)
-        assert "from alloyml.workspace import Workspace" in source
+        assert "from alloyml.reporting.workspace import Workspace" in source
         # the notebooks read pipeline outputs; they do not train, featurize or search
         for forbidden in ("train_target", "featurize(", "run_campaign", "clean_system", ".fit("):
             assert forbidden not in source, f"{path.name} holds pipeline logic ({forbidden})"

@@ -24,8 +24,8 @@ import yaml
 from typer.testing import CliRunner
 
 from alloyml.cli import app
-from alloyml.report import FACTOR_FORMAT, FRACTION_FORMAT, R2_FORMAT, build_report
-from alloyml.workspace import Workspace
+from alloyml.reporting.report import FACTOR_FORMAT, FRACTION_FORMAT, R2_FORMAT, build_report
+from alloyml.reporting.workspace import Workspace
 
 pytestmark = pytest.mark.realdata
 

@@ -378,7 +378,7 @@ def process_features_v2(
     share one description. Unknown descriptors are encoded as :data:`STATE_UNKNOWN`.
     ``proc_schedule_known`` is 1 when any stage temperature or time is given;
     ``proc_stages_implied`` is 1 when the state implies solution or ageing stages (what the
-    schedule imputer of :mod:`alloyml.models` fills for rows without a schedule).
+    schedule imputer of :mod:`alloyml.modeling.models` fills for rows without a schedule).
     """
     proc = np.asarray(proc, dtype=float)
     nv1 = len(PROCESS_INPUT_COLUMNS)

@@ -34,9 +34,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from alloyml.bundle import Bundle
 from alloyml.features.presets import get_preset
-from alloyml.predict import load_bundles
+from alloyml.modeling.bundle import Bundle
+from alloyml.modeling.predict import load_bundles
 from alloyml.search import candidates as cands
 from alloyml.search import plots
 from alloyml.search.campaign import Campaign, SearchError
@@ -173,7 +173,7 @@ def run_campaign(
         n_trials, eval_batch, batch_size: override the campaign's settings.
         resume: continue (or join) a study that already holds trials.
         progress: called after every round with ``(done, total, stats)``.
-        tracker: an open :class:`alloyml.tracking.Tracker` to log the run to, or None.
+        tracker: an open :class:`alloyml.modeling.tracking.Tracker` to log the run to, or None.
         worker: worker id (default ``host-pid-random``).
     """
     n_trials = int(n_trials or campaign.n_trials)

@@ -7,7 +7,7 @@ by the rule of mixtures. :class:`Problem` turns those into the campaign's object
 
 Acquisitions (``pred``, ``ucb``, ``ei``) come from :mod:`alloyml.search.acquisition`, the module
 the discovery backtest uses too, on the quantity's prediction ``mu`` and the Gaussian scale
-``sigma = (hi - mu) / z`` of its conformal interval (:mod:`alloyml.uncertainty`), ``z =
+``sigma = (hi - mu) / z`` of its conformal interval (:mod:`alloyml.modeling.uncertainty`), ``z =
 Phi^-1(1 - alpha / 2)``; ``ei`` improves on the best measured value ``f*`` of the quantity among
 the campaign's reference alloys.
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alloyml.bundle import Bundle
 from alloyml.compositions import density_rule_of_mixtures
 from alloyml.config import DEFAULT_ALPHA
 from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
+from alloyml.modeling.bundle import Bundle
 from alloyml.search.acquisition import acquire, interval_z
 from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, quantity_target
 from alloyml.search.space import Design, DesignSpace

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alloyml.plots import figure, save_png
+from alloyml.reporting.plots import figure, save_png
 
 
 def _limits(setter, values: np.ndarray) -> None:

@@ -1,7 +1,7 @@
 """Log a campaign execution to MLflow (experiment ``alloyml-search``) through a Tracker.
 
-mlflow itself is only imported by :mod:`alloyml.tracking`; this module receives the open
-:class:`~alloyml.tracking.Tracker`. One run per campaign execution, tagged with the campaign, the
+mlflow itself is only imported by :mod:`alloyml.modeling.tracking`; this module receives the open
+:class:`~alloyml.modeling.tracking.Tracker`. One run per campaign execution, tagged with the campaign, the
 study, the git commit, the data digest of the processed table and, per target, the champion model
 it used (family, data digest, digest of the bundle files) and the registry version carrying the
 ``champion`` alias of ``alloyml-<system>-<target>`` when the registry has one. Params: the
@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alloyml.tracking import file_digest, git_commit
+from alloyml.modeling.tracking import file_digest, git_commit
 
 log = logging.getLogger(__name__)
 

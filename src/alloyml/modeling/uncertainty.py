@@ -26,7 +26,7 @@ U. Johansson, Proc. COPA 2020, PMLR 128:90): calibration rows are split into two
 in and out of the domain of applicability, and each category gets its own conformal quantile,
 so the coverage guarantee holds within each category. Rows out of domain are mostly rows of a
 source or alloy family the model did not see, so their residuals come from *shift*
-cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.train`); an
+cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.modeling.train`); an
 input the domain model flags gets the interval width measured on such shifted rows.
 
 Intervals at the frontier (issue 11 §5): a prediction at or above the top-decile of the

@@ -16,7 +16,7 @@ For one system and one target:
 4. **Evaluate** the champion under every protocol (random, grouped, leave-one-source-out,
    leave-one-family-out, extrapolation) with intervals calibrated inside each outer training
    part: the reported coverage and width are out-of-sample. Calibration is Mondrian by domain
-   (:mod:`alloyml.uncertainty`): inner grouped CV gives the in-domain quantile, inner *shift*
+   (:mod:`alloyml.modeling.uncertainty`): inner grouped CV gives the in-domain quantile, inner *shift*
    CV (sources held out when the training part has at least three sources with
    ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
    alloy from an unseen lab or family that the domain model flags gets an interval measured on
@@ -41,12 +41,12 @@ import numpy as np
 import optuna
 from sklearn.inspection import permutation_importance
 
-from alloyml.bundle import Bundle
 from alloyml.config import DEFAULT_ALPHA
 from alloyml.headline import target_headline
-from alloyml.models import SEARCH_SPACES, make_model, suggest
-from alloyml.uncertainty import ConformalInterval, Domain, ShiftCalibration
-from alloyml.validation import (
+from alloyml.modeling.bundle import Bundle
+from alloyml.modeling.models import SEARCH_SPACES, make_model, suggest
+from alloyml.modeling.uncertainty import ConformalInterval, Domain, ShiftCalibration
+from alloyml.modeling.validation import (
     extrapolation_split,
     grouped_splits,
     loso_splits,
@@ -301,7 +301,7 @@ def _protocol_with_intervals(
 
 
 def _calibration_curve(scores, alphas=(0.5, 0.4, 0.3, 0.2, 0.1, 0.05)) -> list[tuple[float, float]]:
-    from alloyml.uncertainty import conformal_quantile
+    from alloyml.modeling.uncertainty import conformal_quantile
 
     curve = []
     for a in alphas:
@@ -544,9 +544,9 @@ def train_system(
     """
     from pathlib import Path
 
-    from alloyml import plots
-    from alloyml.bundle import save_bundle
     from alloyml.features import feature_labels
+    from alloyml.modeling.bundle import save_bundle
+    from alloyml.reporting import plots
 
     feats = feature_labels(preset)
     missing = [f for f in feats if f not in features.columns]

@@ -114,7 +114,7 @@ class Workspace:
 
     def model_meta(self, system: str, target: str) -> dict[str, Any]:
         """Metadata of the trained model of ``target`` (``models/<system>/<target>/meta.json``)."""
-        from alloyml.bundle import read_meta
+        from alloyml.modeling.bundle import read_meta
 
         p = self._need(self.path("models", system, target), f"train@{system}")
         try:
@@ -176,7 +176,7 @@ class Workspace:
 
     def _open_store(self) -> str:
         """The tracking URI, with a copied project's SQLite store pointed at its own artefacts."""
-        from alloyml.tracking import relocate_artifacts, sqlite_path
+        from alloyml.modeling.tracking import relocate_artifacts, sqlite_path
 
         uri = self.tracking_uri
         db = sqlite_path(uri)

@@ -350,7 +350,7 @@ class Tracker:
         """Log the bundle as a pyfunc model from code, register it, set alias ``champion``."""
         from mlflow.models import infer_signature
 
-        from alloyml.bundle import load_bundle
+        from alloyml.modeling.bundle import load_bundle
 
         b = load_bundle(bundle_dir)
         out = b.predict(example[b.features].to_numpy(dtype=float))

@@ -14,14 +14,14 @@ Methods:
 * ``product``: the campaigns' loop. Features of the features table (``featurize.preset``), the
   family of the training champion (``backtest.product.family``; ``et`` is the champion of
   ``uts_mpa`` for both systems in ``reports/metrics``), intervals from
-  :class:`alloyml.uncertainty.ConformalInterval` calibrated on out-of-fold residuals of the current
+  :class:`alloyml.modeling.uncertainty.ConformalInterval` calibrated on out-of-fold residuals of the current
   training set (grouped ``folds``-fold CV, recalibrated every ``recalibrate_every`` rounds, the
   model itself refitted every round), the domain rule of the campaigns (k-NN domain score with the
   ``explore`` policy: penalty and a maximum score; rows beyond the maximum are ranked last; the
   domain model and threshold are refreshed with each calibration) and the
   campaigns' acquisition (``ucb``, ``sigma`` = interval half-width / ``z``).
 * ``product_<family>``: the same loop with another family, e.g. ``gp_ard_lin`` (a GP with ARD
-  Matern-5/2 plus a linear kernel on compact descriptors, :mod:`alloyml.models`), a surrogate
+  Matern-5/2 plus a linear kernel on compact descriptors, :mod:`alloyml.modeling.models`), a surrogate
   that is not piecewise constant above the best measured alloy.
 * baselines (Liang et al., npj Comput. Mater. 7 (2021) 188): ``rf_lcb``, a random forest with
   the spread of its trees as ``sigma`` and the optimistic bound with weight 2 (their LCB on the
@@ -78,7 +78,7 @@ from alloyml.search.acquisition import (
     select_batch,
 )
 
-log = logging.getLogger("alloyml.backtest")
+log = logging.getLogger("alloyml.evaluation.backtest")
 
 TOP_FRACTIONS: dict[str, float] = {"top1": 0.01, "top5": 0.05}
 METRICS: tuple[str, ...] = ("top1", "top5_half", "top5_all", "beat_init")
@@ -355,7 +355,7 @@ class GPLCB(Surrogate):
         self.hyper: Any = None
 
     def fit(self, rows, y, step):
-        from alloyml.models import make_extrapolating_estimator
+        from alloyml.modeling.models import make_extrapolating_estimator
 
         if self.hyper is None:
             est = make_extrapolating_estimator(
@@ -390,7 +390,7 @@ class ProductLoop(Surrogate):
         self.half: np.ndarray | None = None
 
     def _make(self, step: int, fixed: bool) -> Any:
-        from alloyml.models import (
+        from alloyml.modeling.models import (
             EXTRAPOLATING_NAMES,
             make_estimator,
             make_extrapolating_estimator,
@@ -411,7 +411,7 @@ class ProductLoop(Surrogate):
         return make_estimator(fam, random_state=self.seed * 10_007 + step, n_jobs=1, **kw)
 
     def fit(self, rows, y, step):
-        from alloyml.models import EXTRAPOLATING_NAMES
+        from alloyml.modeling.models import EXTRAPOLATING_NAMES
 
         self.step = step
         is_gp = self.spec.family in EXTRAPOLATING_NAMES
@@ -427,7 +427,7 @@ class ProductLoop(Surrogate):
         """Conformal interval and domain threshold from a grouped K-fold of the measured rows."""
         from sklearn.model_selection import GroupKFold, KFold
 
-        from alloyml.uncertainty import ConformalInterval, Domain
+        from alloyml.modeling.uncertainty import ConformalInterval, Domain
 
         g = self.groups[rows]
         k = min(self.spec.folds, len(np.unique(g)))

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from alloyml.errors import AlloyMLError
-from alloyml.models import ImputedRegressor, ScheduleImputer
-from alloyml.uncertainty import ConformalInterval, ConformalScale, Domain
+from alloyml.modeling.models import ImputedRegressor, ScheduleImputer
+from alloyml.modeling.uncertainty import ConformalInterval, ConformalScale, Domain
 
 #: The only non-default types skops may load: what alloyml's model families need (see
-#: :mod:`alloyml.models`). An exact list, not prefixes: ``builtins.eval`` or ``numpy.vectorize``
+#: :mod:`alloyml.modeling.models`). An exact list, not prefixes: ``builtins.eval`` or ``numpy.vectorize``
 #: inside a tampered file would otherwise run code on load.
 _TRUSTED_TYPES = frozenset(
     {

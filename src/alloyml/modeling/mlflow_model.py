@@ -1,7 +1,7 @@
 """MLflow pyfunc wrapper of an alloyml bundle, logged as *model from code* (nothing pickled).
 
 MLflow executes this file when it loads the model; the bundle directory (safe formats, see
-:mod:`alloyml.bundle`) travels as an artefact.
+:mod:`alloyml.modeling.bundle`) travels as an artefact.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ class AlloyModel(PythonModel):
     """Predicts ``pred``, ``lo``, ``hi``, ``in_domain`` from the feature columns of a bundle."""
 
     def load_context(self, context) -> None:
-        from alloyml.bundle import load_bundle
+        from alloyml.modeling.bundle import load_bundle
 
         self.bundle = load_bundle(context.artifacts["bundle"])
 

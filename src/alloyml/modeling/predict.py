@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alloyml.bundle import Bundle, load_bundle
 from alloyml.compositions import element_in_header, parse_alloy
 from alloyml.errors import AlloyMLError
+from alloyml.modeling.bundle import Bundle, load_bundle
 from alloyml.process import decode_state, normalise_route
 from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, TARGETS
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from alloyml.plots import figure, save_png
+from alloyml.reporting.plots import figure, save_png
 from alloyml.schema import BALANCE, ELEMENTS, TARGETS
 
 _UNITS = {"ys_mpa": "MPa", "uts_mpa": "MPa", "elong_pct": "%", "hardness_hv": "HV"}

@@ -6,14 +6,14 @@ without the project, a browser plugin or network access: every PNG is embedded a
 two what it measures, because the numbers (grouped CV, LOSO, interval coverage, acceleration
 factor) mean little without their protocol.
 
-The page is laid out by Jinja templates shipped with the package (``alloyml/templates``,
+The page is laid out by Jinja templates shipped with the package (``alloyml/reporting/templates``,
 autoescaped: a source or alloy name is text, never markup); this module only gathers and
-formats the numbers. Everything is read through :class:`~alloyml.workspace.Workspace`, and the
+formats the numbers. Everything is read through :class:`~alloyml.reporting.workspace.Workspace`, and the
 settings a number depends on (the nominal coverage of the intervals, the extrapolation split,
 the acquisition of a search objective) come from what the stage recorded with its output, not
 from today's ``params.yaml``. A stage that has not run yet leaves a visible "not run:
 ``dvc repro <stage>``" note in its section instead of failing the whole report; only a project
-with no outputs at all is an error (:class:`~alloyml.workspace.WorkspaceError`).
+with no outputs at all is an error (:class:`~alloyml.reporting.workspace.WorkspaceError`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from alloyml.errors import AlloyMLError
 from alloyml.headline import best_candidate
+from alloyml.modeling.tracking import file_digest, git_commit
+from alloyml.reporting.workspace import PROTOCOLS, Workspace, WorkspaceError
 from alloyml.schema import PROCESS_NUMERIC, TARGETS
-from alloyml.tracking import file_digest, git_commit
-from alloyml.workspace import PROTOCOLS, Workspace, WorkspaceError
 
 # Number formats of the report, public so that tests and notebooks can find a value as printed.
 R2_FORMAT = "{:.3f}"
@@ -820,7 +820,7 @@ def _anything(ws: Workspace) -> bool:
 def environment() -> Environment:
     """The Jinja environment of the report templates (package data, autoescaping on)."""
     return Environment(
-        loader=PackageLoader("alloyml", TEMPLATES),
+        loader=PackageLoader("alloyml.reporting", TEMPLATES),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
