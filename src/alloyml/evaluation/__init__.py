@@ -1,0 +1,1 @@
+"""Evaluation beside training: the source papers' own protocols (:mod:`.paper_protocols`)."""
