@@ -88,8 +88,8 @@ Column map
 - ``Alloy`` → ``alloy_name``: an integer designation becomes ``AA<number>`` (``AA7075``), except a
   1xxx number whose Al content is below 99.00 wt % (AA 1xxx means ≥ 99.00 % Al): that is another
   designation system (``1441`` is the Russian Al-Cu-Li-Mg alloy) and the number is kept bare.
-  ``Unspecified`` (286 non-registered/experimental alloys) is kept verbatim so the anchor
-  protocol (train on named alloys, test on ``alloy_name == 'Unspecified'``) can recover it; the
+  ``Unspecified`` (286 non-registered/experimental alloys) is kept verbatim so the paper
+  protocol (:func:`paper_split`: train on named alloys, test on ``Unspecified``) can recover it; the
   Loop sheets' names (``L1A1-E``) are kept verbatim.
 
 Composition basis
