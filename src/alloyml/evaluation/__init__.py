@@ -1,2 +1,2 @@
-"""Evaluations beside training: the discovery backtest (:mod:`.backtest`) and the paper protocols
-that reproduce published experiments on their own data."""
+"""Evaluations beside training: the discovery backtest (:mod:`.backtest`) and the source papers'
+own protocols (:mod:`.paper_protocols`), which reproduce published experiments on their data."""

@@ -116,10 +116,13 @@ class TargetResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _oof(
+def oof_predictions(
     name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, splits, cfg: TrainConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions over ``splits``; returns (test indices, predictions)."""
+    """Out-of-fold predictions over ``splits``; returns (test indices, predictions).
+
+    Shared with the paper protocols (:mod:`alloyml.evaluation.paper_protocols`).
+    """
     idx, preds = [], []
     for tr, te in splits:
         est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
@@ -183,7 +186,7 @@ def _heldout_flags(X: np.ndarray, splits, threshold: float, cfg: TrainConfig) ->
 
 
 def _score(name: str, params: dict[str, Any], X, y, splits, cfg) -> dict[str, float]:
-    te, p = _oof(name, params, X, y, splits, cfg)
+    te, p = oof_predictions(name, params, X, y, splits, cfg)
     return regression_metrics(y[te], p)
 
 
@@ -251,7 +254,7 @@ def _protocol_with_intervals(
         est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
         pred = est.predict(X[te])
         inner = grouped_splits(groups[tr], cfg.inner_folds, cfg.seed + 1000 + k)
-        ite, ip = _oof(name, params, X[tr], y[tr], inner, cfg)
+        ite, ip = oof_predictions(name, params, X[tr], y[tr], inner, cfg)
         order = np.argsort(ite)
         oof = ip[order]
         dm = _domain(cfg).fit(X[tr])

@@ -9,12 +9,14 @@ Protocols (each returns a list of ``(train_idx, test_idx)`` pairs over row posit
 - ``extrapolation``: train below the top decile of the target, test on the top decile, with
   every composition group that has a test row removed from training: can the model see
   stronger alloys than it was shown?
+- ``holdout`` / ``grouped_holdout``: repeated random 80/20 hold-out, of rows or of groups (the
+  protocol of several published results, see :mod:`alloyml.evaluation.paper_protocols`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, train_test_split
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
 
@@ -34,6 +36,29 @@ def grouped_splits(groups: np.ndarray, k: int, seed: int) -> Splits:
     k = min(k, len(np.unique(groups)))
     gkf = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in gkf.split(np.zeros(len(groups)), groups=groups)]
+
+
+def holdout_splits(n: int, repeats: int, seed: int, test_size: float = 0.2) -> Splits:
+    """``repeats`` random ``1 - test_size`` / ``test_size`` hold-out splits (seeds seed, seed+1..)."""
+    idx = np.arange(n)
+    out: Splits = []
+    for r in range(repeats):
+        tr, te = train_test_split(idx, test_size=test_size, random_state=seed + r)
+        out.append((np.sort(tr), np.sort(te)))
+    return out
+
+
+def grouped_holdout_splits(
+    groups: np.ndarray, repeats: int, seed: int, test_size: float = 0.2
+) -> Splits:
+    """Hold-out splits where ``test_size`` of the *groups* go to test (no group in both parts)."""
+    groups = np.asarray(groups)
+    out: Splits = []
+    for r in range(repeats):
+        gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed + r)
+        tr, te = next(gss.split(np.zeros(len(groups)), groups=groups))
+        out.append((np.sort(tr), np.sort(te)))
+    return out
 
 
 def loso_splits(sources: np.ndarray, min_test: int = 20) -> Splits:

@@ -415,15 +415,30 @@ def finish(
     return result
 
 
-def get_adapter(name: str) -> Callable[[SourceSpec, list[Path]], AdapterResult]:
-    """Import ``alloyml.sources.adapters.<name>`` and return its ``adapt`` function."""
+def one_hot(values: pd.Series, prefix: str) -> pd.DataFrame:
+    """One ``prefix=value`` float column per distinct stripped text (missing -> ``NA``).
+
+    Examples:
+        >>> list(one_hot(pd.Series(["T6", " T6", None]), "temper").columns)
+        ['temper=NA', 'temper=T6']
+    """
+    s = values.astype("string").str.strip().fillna("NA")
+    return pd.get_dummies(s, prefix=prefix, prefix_sep="=", dtype=float)
+
+
+def adapter_module(name: str) -> Any:
+    """Import and return the module ``alloyml.sources.adapters.<name>``."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise SourceError(f"invalid adapter name {name!r}")
     try:
-        module = importlib.import_module(f"alloyml.sources.adapters.{name}")
+        return importlib.import_module(f"alloyml.sources.adapters.{name}")
     except ModuleNotFoundError:
         raise SourceError(
             f"no adapter named {name!r}: add src/alloyml/sources/adapters/{name}.py or use the "
             "generic 'table' adapter with a column map"
         ) from None
-    return module.adapt
+
+
+def get_adapter(name: str) -> Callable[[SourceSpec, list[Path]], AdapterResult]:
+    """Import ``alloyml.sources.adapters.<name>`` and return its ``adapt`` function."""
+    return adapter_module(name).adapt

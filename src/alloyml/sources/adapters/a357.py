@@ -60,9 +60,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from alloyml.errors import SourceError
+from alloyml.errors import SchemaError, SourceError
 from alloyml.process import normalise_route
 from alloyml.sources.base import (
     AdapterResult,
@@ -145,3 +146,21 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     for sid in rows.loc[no_target, "source_row"]:
         rejects.add(int(sid), "missing_all_targets", "UTS (MPa),YS (MPa),E (%)", "no UTS, YS or E")
     return finish(rows, spec, rejects, rows_in=rows_in, ignored_columns=ignored)
+
+
+# -- what the paper on this source did (see :mod:`alloyml.sources.adapters`) ------------------
+
+
+def paper_split(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the authors' fixed ``source_split`` train (215) / test (50) castings."""
+    split = frame["source_split"].astype("string").str.strip().str.lower()
+    train = np.flatnonzero((split == "train").fillna(False).to_numpy(dtype=bool))
+    test = np.flatnonzero((split == "test").fillna(False).to_numpy(dtype=bool))
+    if len(train) == 0 or len(test) == 0:
+        raise SchemaError("source_split has no 'train' or no 'test' rows")
+    return train, test
+
+
+def paper_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measured wt % of Si, Mg, Cu, Fe and Ti (Al is their balance)."""
+    return frame[[e for e in ELEMENTS if e != "Al"]].astype(float)

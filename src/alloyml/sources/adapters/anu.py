@@ -92,6 +92,7 @@ from alloyml.sources.base import (
     RejectLog,
     fill_balance,
     finish,
+    one_hot,
     parse_numeric_columns,
     read_table,
     require_columns,
@@ -222,3 +223,16 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     ok = ~rows["source_row"].isin(rejects.rejected_rows)
     sum_dev = float((comp.loc[ok].sum(axis=1) - 100.0).abs().max()) if ok.any() else float("nan")
     return finish(rows, spec, rejects, rows_in=len(raw), max_sum_dev_wt_pct=sum_dev)
+
+
+# -- what the papers on this source did (see :mod:`alloyml.sources.adapters`) -----------------
+
+
+def paper_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """One-hot of the 10 ``Processing`` classes (kept verbatim in ``process_code``).
+
+    ``temper_class`` maps them one to one except that both strain-hardened classes
+    (``Strain Harderned (Hard)``, 197 rows, and ``Strain hardened``, 41) become ``H``: the papers
+    on this dataset used the ten classes.
+    """
+    return one_hot(frame["process_code"], "processing")

@@ -88,8 +88,8 @@ Column map
 - ``Alloy`` → ``alloy_name``: an integer designation becomes ``AA<number>`` (``AA7075``), except a
   1xxx number whose Al content is below 99.00 wt % (AA 1xxx means ≥ 99.00 % Al): that is another
   designation system (``1441`` is the Russian Al-Cu-Li-Mg alloy) and the number is kept bare.
-  ``Unspecified`` (286 non-registered/experimental alloys) is kept verbatim so the anchor
-  protocol (train on named alloys, test on ``alloy_name == 'Unspecified'``) can recover it; the
+  ``Unspecified`` (286 non-registered/experimental alloys) is kept verbatim so the paper
+  protocol (:func:`paper_split`: train on named alloys, test on ``Unspecified``) can recover it; the
   Loop sheets' names (``L1A1-E``) are kept verbatim.
 
 Composition basis
@@ -122,6 +122,7 @@ from alloyml.sources.base import (
     RejectLog,
     fill_balance,
     finish,
+    one_hot,
     parse_numeric_columns,
     read_table,
     require_columns,
@@ -162,6 +163,8 @@ REQUIRED: tuple[str, ...] = (
 ROOM_T_C = 25.0
 #: Offset of the k-th extra sheet's source_row (k = 1, 2, ...).
 SHEET_OFFSET = 10_000
+#: ``alloy_name`` of the 286 non-registered/experimental ``Sheet1`` rows (kept verbatim).
+UNSPECIFIED = "Unspecified"
 #: Reference prefix of the ASM Handbook rows whose compositions are AA-spec derived.
 SPEC_REFERENCE = re.compile(r"^\s*Davis,\s*J\.,\s*1993\.\s*Aluminum And Aluminum Alloys", re.I)
 _PREDICTED_NAME = re.compile(r"-D\s*$")
@@ -364,3 +367,49 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         frames.append(_sheet_rows(raw, offset, extra, spec, rejects))
     rows = pd.concat(frames, ignore_index=True)
     return finish(rows, spec, rejects, rows_in=rows_in)
+
+
+# -- what the papers on this source did (see :mod:`alloyml.sources.adapters`) -----------------
+
+
+def parse_process_code(code: pd.Series) -> pd.DataFrame:
+    """The ``process_code`` written by :func:`_process_code` back into one column per key.
+
+    Examples:
+        >>> parse_process_code(pd.Series(["AgeingType=No; ProductionShape=Sheet", None]))
+          AgeingType ProductionShape
+        0         No           Sheet
+        1        NaN             NaN
+    """
+    rows = []
+    for text in code.astype("string").fillna(""):
+        parts = [p.split("=", 1) for p in str(text).split(";") if "=" in p]
+        rows.append({k.strip(): v.strip() for k, v in parts})
+    return pd.DataFrame(rows, index=code.index)
+
+
+def paper_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The 1150 rows of ``Sheet1`` (drops the authors' own Loop I/II measurements)."""
+    rows = pd.to_numeric(frame["source_row"], errors="coerce")
+    return frame[rows < SHEET_OFFSET].reset_index(drop=True)
+
+
+def paper_split(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions: train = named alloys, test = the ``Unspecified`` (novel) alloys."""
+    name = frame["alloy_name"].astype("string").str.strip()
+    test = (name == UNSPECIFIED).fillna(False).to_numpy(dtype=bool)
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def paper_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """One-hot of the raw temper (``H14`` vs ``H18``), quench medium, product form and each
+    categorical process column kept in ``process_code`` (``StrainHardeningMethod``,
+    ``AgeingType``, ``TreatmentAfterward``...)."""
+    parts = parse_process_code(frame["process_code"])
+    blocks = [
+        one_hot(frame["temper"], "temper"),
+        one_hot(frame["quench"], "quench"),
+        one_hot(frame["product_form"], "form"),
+    ]
+    blocks += [one_hot(parts[c], c) for c in parts.columns]
+    return pd.concat(blocks, axis=1)

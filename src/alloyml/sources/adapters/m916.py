@@ -164,6 +164,7 @@ from alloyml.sources.base import (
     RejectLog,
     fill_balance,
     finish,
+    one_hot,
     parse_numeric_columns,
     read_table,
     require_columns,
@@ -609,3 +610,12 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     composite = names.str.contains(r"(?i)(?<!un)reinforced|\bsic\b|vol%\s*sic", regex=True)
     notes["composite_rows"] = [int(i) for i in raw.index[composite.to_numpy()]]
     return finish(rows, spec, rejects, rows_in=len(raw), **notes)
+
+
+# -- what the papers on this source did (see :mod:`alloyml.sources.adapters`) -----------------
+
+
+def paper_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """One-hot of ``Coded`` (the integer before ``|`` in ``process_code``)."""
+    coded = frame["process_code"].astype("string").str.split("|").str[0]
+    return one_hot(coded, "coded")

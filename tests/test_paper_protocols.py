@@ -1,5 +1,6 @@
-"""The `anchors` benchmark: protocol splits on the real interim tables, honest model choice,
-output record schema, and one small end-to-end run with cheap models."""
+"""The `paper_protocols` stage: the protocol file, the papers' splits and categories on the real
+interim tables (adapter hooks), honest model choice, the output records, and one small
+end-to-end run with cheap models."""
 
 from __future__ import annotations
 
@@ -10,52 +11,54 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alloyml.anchors import (
-    ANCHORS,
+from alloyml.errors import AlloyMLError, ConfigError
+from alloyml.evaluation.paper_protocols import (
     HIGHER_IS_BETTER,
     RECORD_KEYS,
-    SOURCES,
     Candidate,
+    ExperimentResult,
     ProtocolResult,
     RunConfig,
+    _inner,
     beaten,
     composition_groups,
     feature_views,
     fit_predict_choice,
-    fixed_source_split,
-    grouped_holdout_splits,
-    holdout_splits,
-    hu_named_unspecified_split,
-    hu_sheet1,
+    inner_splits,
+    load_protocols,
     load_source,
     make_records,
-    run_anchors,
+    paper_categories,
+    parse_protocols,
+    run_paper_protocols,
     select_model,
-    source_categories,
     summary_lines,
     validate_records,
     write_records,
 )
-from alloyml.errors import AlloyMLError
-from alloyml.modeling.validation import grouped_splits
-from alloyml.schema import ELEMENTS
 from alloyml.sources.ingest import ingest_source, write_interim
+from alloyml.schema import ELEMENTS
+from alloyml.sources.adapters import a357, anu, hu, m916
+from alloyml.modeling.validation import grouped_holdout_splits, grouped_splits, holdout_splits
+
+PROTOCOLS = load_protocols()
+SOURCES = {"anu": "anu_al_1154", "hu": "hu_uq_wrought_al", "a357": "a357_lpdc", "m916": "ghorbani_m916"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def interim(tmp_path_factory, sources, mirror):
-    """The four anchor sources ingested from the real mirror into a temporary interim dir."""
+    """The four paper-protocol sources ingested from the real mirror into a temporary dir."""
     root = tmp_path_factory.mktemp("interim")
     raw = tmp_path_factory.mktemp("raw")
-    for system, sid in SOURCES.values():
+    for sid in SOURCES.values():
         spec = sources[sid]
-        write_interim(ingest_source(spec, raw_dir=raw, mirror=mirror), spec, root / system)
+        write_interim(ingest_source(spec, raw_dir=raw, mirror=mirror), spec, root / spec.system)
     return root
 
 
 @pytest.fixture(scope="module")
-def frames(interim):
-    return {key: load_source(interim, system, sid) for key, (system, sid) in SOURCES.items()}
+def frames(interim, sources):
+    return {key: load_source(interim, sources[sid].system, sid) for key, sid in SOURCES.items()}
 
 
 def _comp_keys(frame: pd.DataFrame) -> np.ndarray:
@@ -65,16 +68,67 @@ def _comp_keys(frame: pd.DataFrame) -> np.ndarray:
     return wt.astype(str).agg("|".join, axis=1).to_numpy()
 
 
-# ---------------------------------------------------------------- protocol splits on real data
+# ---------------------------------------------------------------- the protocol file
+
+
+def test_every_paper_number_has_a_citation():
+    assert len(PROTOCOLS.anchors) == 38
+    for a in PROTOCOLS.anchors:
+        assert a.metric in HIGHER_IS_BETTER
+        assert a.target in PROTOCOLS.experiments[a.experiment].targets
+        if a.value is None:
+            assert a.citation is None and a.label.startswith("extra row")
+        else:
+            assert a.citation is not None and a.citation.reference and a.citation.where
+            assert a.label == a.citation.label
+    # spot checks against the sources' SOURCE.md (precision of the source, not a rounded table)
+    table = {(a.experiment, a.target, a.metric, a.value) for a in PROTOCOLS.anchors}
+    assert ("hu_named_to_unspecified", "elong_pct", "r2", -1.24) in table
+    assert ("hu_named_to_unspecified", "ys_mpa", "r2", 0.584) in table  # not the rounded 0.58
+    assert ("anu_random", "uts_mpa", "rmse", 37.3) in table
+    assert ("m916_grouped", "elong_pct", "r2", 0.312) in table
+    assert sum(a.value is not None for a in PROTOCOLS.anchors) == 32
+
+
+def _doc() -> dict:
+    from importlib import resources
+
+    import yaml
+
+    text = (resources.files("alloyml.evaluation") / "paper_protocols.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["anchors"][0].update(metric="accuracy"), r"anchors\[0\]\.metric"),
+        (lambda d: d["anchors"][1].update(citation="nobody"), r"anchors\[1\]\.citation"),
+        (lambda d: d["anchors"][2].update(experiment="x"), r"anchors\[2\]\.experiment"),
+        (lambda d: d["anchors"][3].pop("citation"), r"anchors\[3\]: missing required key"),
+        (lambda d: d["experiments"]["anu_random"].update(outer="loo"), r"anu_random\.outer"),
+        (lambda d: d["datasets"]["a357_lpdc"].update(views=["full"]), r"needs view 'raw'"),
+        (lambda d: d["candidate_sets"].update(standard=["xgb"]), r"candidate_sets\.standard"),
+    ],
+)
+def test_protocol_file_errors_name_the_key(edit, message):
+    doc = _doc()
+    parse_protocols(doc)  # the shipped file is valid
+    edit(doc)
+    with pytest.raises(ConfigError, match=message):
+        parse_protocols(doc)
+
+
+# ---------------------------------------------------------------- the papers' rows and splits
 
 
 @pytest.mark.realdata
 def test_hu_named_to_unspecified_split(frames):
     full = frames["hu"]
-    sheet1 = hu_sheet1(full)
+    sheet1 = hu.paper_rows(full)
     assert len(full) > len(sheet1) == 1150  # the Loop I/II lab rows are not Sheet1
     assert (sheet1["source_row"] < 10_000).all()
-    train, test = hu_named_unspecified_split(sheet1)
+    train, test = hu.paper_split(sheet1)
     assert len(test) == 286
     assert (sheet1["alloy_name"].iloc[test] == "Unspecified").all()
     assert not (sheet1["alloy_name"].iloc[train] == "Unspecified").any()
@@ -85,11 +139,12 @@ def test_hu_named_to_unspecified_split(frames):
 @pytest.mark.realdata
 def test_a357_fixed_split_is_the_authors(frames):
     f = frames["a357"]
-    train, test = fixed_source_split(f)
+    train, test = a357.paper_split(f)
     assert (len(train), len(test)) == (215, 50)
     assert len(np.intersect1d(train, test)) == 0
     assert (f["source_split"].iloc[train] == "train").all()
     assert (f["source_split"].iloc[test] == "test").all()
+    assert list(a357.paper_features(f).columns) == ["Si", "Mg", "Cu", "Fe", "Ti"]
 
 
 @pytest.mark.realdata
@@ -134,32 +189,36 @@ def test_composition_groups_ignore_process_and_rounding_noise():
     g = composition_groups(f)
     assert g[0] == g[1] == g[2]
     assert g[3] != g[0]
+    assert composition_groups(f, decimals=3)[2] != g[0]  # the key's decimals are honoured
 
 
 # ---------------------------------------------------------------- features
 
 
 @pytest.mark.realdata
-def test_source_categories_add_what_the_papers_used(frames):
-    anu = source_categories(frames["anu"], "anu_al_1154")
-    assert anu.shape[1] == 10  # the ten Processing classes
-    assert (anu.sum(axis=1) == 1).all()
-    hu = source_categories(hu_sheet1(frames["hu"]), "hu_uq_wrought_al")
-    assert any(c.startswith("StrainHardeningMethod=") for c in hu.columns)
-    assert any(c.startswith("temper=H1") for c in hu.columns)
-    m916 = source_categories(frames["m916"], "ghorbani_m916")
-    assert sorted(m916.columns) == [f"coded={i}" for i in range(1, 7)]
+def test_paper_categories_add_what_the_papers_used(frames):
+    cats = paper_categories(frames["anu"], anu)
+    assert cats.shape[1] == 10  # the ten Processing classes
+    assert (cats.sum(axis=1) == 1).all()
+    cats = paper_categories(hu.paper_rows(frames["hu"]), hu)
+    assert any(c.startswith("StrainHardeningMethod=") for c in cats.columns)
+    assert any(c.startswith("temper=H1") for c in cats.columns)
+    cats = paper_categories(frames["m916"], m916)
+    assert sorted(cats.columns) == [f"coded={i}" for i in range(1, 7)]
+    assert paper_categories(frames["a357"], a357).shape == (265, 0)  # no hook: no categories
 
 
 @pytest.mark.realdata
 def test_feature_views_are_finite_and_aligned(frames):
-    views = feature_views(frames["m916"], "ghorbani_m916", "alloy_v1")
+    views = feature_views(frames["m916"], m916, "alloy_v1")
     assert set(views) == {"full", "lean"}
     assert views["full"].shape[0] == views["lean"].shape[0] == len(frames["m916"])
     assert views["lean"].shape[1] < views["full"].shape[1]
     assert all(np.isfinite(v).all() for v in views.values())
-    a357 = feature_views(frames["a357"], "a357_lpdc", "alloy_v1")
-    assert a357["raw"].shape == (265, 5)
+    views = feature_views(frames["a357"], a357, "alloy_v1", ("raw", "full"))
+    assert views["raw"].shape == (265, 5)
+    with pytest.raises(ConfigError, match="no paper_features"):
+        feature_views(frames["m916"], m916, "alloy_v1", ("raw",))
 
 
 # ---------------------------------------------------------------- honest model choice
@@ -193,11 +252,22 @@ def test_selection_picks_the_better_model_by_inner_cv():
 
 
 def test_grouped_inner_folds_are_grouped():
-    from alloyml.anchors import inner_splits
-
     groups = np.repeat(np.arange(20), 3)
     for tr, te in inner_splits(len(groups), 3, 0, groups):
         assert not set(groups[tr]) & set(groups[te])
+
+
+def test_inner_cv_uses_fewer_forest_trees_only():
+    assert _inner(Candidate("et", "v"), 50).overrides == (("n_estimators", 50),)
+    assert _inner(Candidate("rf", "v"), 50).name == "rf[v]"  # same candidate, cheaper forest
+    assert _inner(Candidate("xgb", "v"), 50).overrides == ()  # boosting rounds change the model
+    assert _inner(Candidate("et", "v"), None).overrides == ()
+
+
+def test_candidate_text():
+    assert Candidate.parse("xgb[lean]") == Candidate("xgb", "lean")
+    with pytest.raises(ConfigError):
+        Candidate.parse("xgb lean")
 
 
 # ---------------------------------------------------------------- records
@@ -214,18 +284,20 @@ def _fake(values: dict[str, float]) -> ProtocolResult:
 
 def test_records_mark_what_is_not_beaten():
     results = {
-        "a357_fixed": (
+        "a357_fixed": ExperimentResult(
             "fixed split",
+            "al/a357_lpdc",
             {"elong_pct": _fake({"r2": 0.70, "mae": 0.30, "rmse": 0.4, "mape": 11.0})},
         )
     }
-    recs = make_records(results)
+    recs = make_records(results, PROTOCOLS.anchors)
     assert [(r["target"], r["metric"]) for r in recs] == [("elong_pct", "r2"), ("elong_pct", "mae")]
     r2, mae = recs
     assert beaten(r2) is True and not r2["note"].startswith("NOT BEATEN")
     assert beaten(mae) is False and mae["note"].startswith("NOT BEATEN: the ANFIS errors")
     assert mae["higher_is_better"] is False and r2["higher_is_better"] is True
     assert "sd 0" in r2["note"]  # two identical splits: spread reported
+    assert "anchor: metrics of the authors' ANFIS test predictions" in r2["note"]
     validate_records(recs)
 
 
@@ -248,32 +320,24 @@ def test_validate_records_rejects_bad_records():
         validate_records([{k: v for k, v in good.items() if k != "protocol"}])
 
 
-def test_every_anchor_is_well_formed():
-    for a in ANCHORS:
-        assert a.metric in HIGHER_IS_BETTER
-        assert a.target in ("ys_mpa", "uts_mpa", "elong_pct")
-    # the accuracy table rows of ANCHORS.md, spot-checked
-    table = {(a.experiment, a.target, a.metric, a.value) for a in ANCHORS}
-    assert ("hu_named_to_unspecified", "elong_pct", "r2", -1.24) in table
-    assert ("hu_named_to_unspecified", "ys_mpa", "r2", 0.584) in table  # not the rounded 0.58
-    assert ("anu_random", "uts_mpa", "rmse", 37.3) in table
-    assert ("m916_grouped", "elong_pct", "r2", 0.312) in table
+# ---------------------------------------------------------------- end to end
 
 
 @pytest.mark.realdata
-def test_small_a357_run_end_to_end(interim, tmp_path):
+def test_small_a357_run_end_to_end(interim, sources, tmp_path):
     cfg = RunConfig(
-        datasets=("a357",),
-        a357_candidates=(Candidate("ridge", "raw"), Candidate("mean", "raw")),
+        experiments=("a357_fixed",),
+        candidates=(Candidate("ridge", "raw"), Candidate("mean", "raw")),
         n_jobs=1,
     )
-    recs = run_anchors(interim, seed=42, preset="alloy_v1", config=cfg)
+    recs = run_paper_protocols(interim, sources, cfg)
     assert len(recs) == 8  # YS r2/mae/mape, UTS r2/mae/mape, EL r2/mae
     for r in recs:
         assert tuple(r) == RECORD_KEYS
         assert r["dataset"] == "al/a357_lpdc"
         assert math.isfinite(r["value"]) and r["anchor_value"] is not None
-        assert "215" in r["protocol"] and "50" in r["protocol"]
+        assert "train on the 215 'train' castings, test on the 50 'test'" in r["protocol"]
+        assert "5-fold CV on the train rows" in r["protocol"]
         assert r["model"] in {"ridge[raw]", "mean[raw]", "ridge[raw]+mean[raw]"}
     ys_r2 = next(r for r in recs if (r["target"], r["metric"]) == ("ys_mpa", "r2"))
     assert ys_r2["anchor_value"] == 0.242  # recomputed from the ANFIS predictions
@@ -286,15 +350,6 @@ def test_small_a357_run_end_to_end(interim, tmp_path):
 
 
 @pytest.mark.realdata
-def test_unknown_dataset_is_an_error(interim):
-    with pytest.raises(AlloyMLError, match="unknown anchor datasets"):
-        run_anchors(interim, config=RunConfig(datasets=("nope",)))
-
-
-def test_inner_cv_uses_fewer_forest_trees_only():
-    from alloyml.anchors import _inner
-
-    assert _inner(Candidate("et", "v"), 50).overrides == (("n_estimators", 50),)
-    assert _inner(Candidate("rf", "v"), 50).name == "rf[v]"  # same candidate, cheaper forest
-    assert _inner(Candidate("xgb", "v"), 50).overrides == ()  # boosting rounds change the model
-    assert _inner(Candidate("et", "v"), None).overrides == ()
+def test_unknown_experiment_is_an_error(interim, sources):
+    with pytest.raises(AlloyMLError, match="unknown paper-protocol experiments"):
+        run_paper_protocols(interim, sources, RunConfig(experiments=("nope",)))
