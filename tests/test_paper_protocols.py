@@ -36,10 +36,10 @@ from alloyml.evaluation.paper_protocols import (
     validate_records,
     write_records,
 )
-from alloyml.sources.ingest import ingest_source, write_interim
+from alloyml.modeling.validation import grouped_holdout_splits, grouped_splits, holdout_splits
 from alloyml.schema import ELEMENTS
 from alloyml.sources.adapters import a357, anu, hu, m916
-from alloyml.modeling.validation import grouped_holdout_splits, grouped_splits, holdout_splits
+from alloyml.sources.ingest import ingest_source, write_interim
 
 PROTOCOLS = load_protocols()
 SOURCES = {"anu": "anu_al_1154", "hu": "hu_uq_wrought_al", "a357": "a357_lpdc", "m916": "ghorbani_m916"}  # fmt: skip

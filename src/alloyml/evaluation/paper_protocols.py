@@ -67,9 +67,6 @@ from sklearn.exceptions import ConvergenceWarning
 from alloyml.curation.clean import composition_key
 from alloyml.errors import AlloyMLError, ConfigError, SchemaError
 from alloyml.features import featurize
-from alloyml.schema import ELEMENTS
-from alloyml.sources.base import adapter_module
-from alloyml.sources.registry import SourceSpec
 from alloyml.modeling.train import TrainConfig, oof_predictions
 from alloyml.modeling.validation import (
     Splits,
@@ -79,6 +76,9 @@ from alloyml.modeling.validation import (
     random_splits,
     regression_metrics,
 )
+from alloyml.schema import ELEMENTS
+from alloyml.sources.base import adapter_module
+from alloyml.sources.registry import SourceSpec
 
 log = logging.getLogger("alloyml.paper_protocols")
 

@@ -212,7 +212,7 @@ def _fit_frontier(
     splits = extrapolation_split(y, groups, cfg.extrapolation_quantile)
     if not splits:
         return
-    te, p = _oof(name, params, X, y, splits, cfg)
+    te, p = oof_predictions(name, params, X, y, splits, cfg)
     iv.fit_frontier(y, y[te], p, cfg.extrapolation_quantile)
 
 
