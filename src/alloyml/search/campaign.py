@@ -222,6 +222,7 @@ class Campaign:
     min_distance: float
     process_weight: float
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    furnace: FurnaceSpec = field(default_factory=lambda: FurnaceSpec())  # issue 12, see below
 
     @property
     def balance(self) -> str:
@@ -274,7 +275,7 @@ class Campaign:
         the candidate-selection settings, which may change when a study is resumed."""
         d = asdict(self)
         for k in ("raw", "description", "n_trials", "eval_batch", "batch_size", "min_distance",
-                  "process_weight"):  # fmt: skip
+                  "process_weight", "furnace"):  # fmt: skip
             d.pop(k)
         return d
 
@@ -474,7 +475,7 @@ def parse_campaign(name: str, sec: Any) -> Campaign:
         raise ConfigError(f"params.yaml: search.campaigns.{name} must be a mapping")
     allowed = {
         "system", "description", "composition", "process", "objectives", "constraints",
-        "domain", "known_limits", "reference", "sampler", *DEFAULTS,
+        "domain", "known_limits", "reference", "sampler", *DEFAULTS, *FURNACE_KEYS,
     }  # fmt: skip
     _only(sec, allowed, f"params.yaml: search.campaigns.{name}")
     system = sec.get("system")
@@ -601,6 +602,7 @@ def parse_campaign(name: str, sec: Any) -> Campaign:
         min_distance=float(run["min_distance"]),
         process_weight=float(run["process_weight"]),
         raw=json.loads(json.dumps(sec, default=str)),
+        furnace=parse_furnace(sec, process, _where(name, "shared_process")),
     )
 
 
@@ -622,3 +624,62 @@ def get_campaign(doc: dict[str, Any], name: str) -> Campaign:
             f"unknown campaign {name!r}; campaigns in params.yaml: {sorted(campaigns)}"
         )
     return campaigns[name]
+
+
+# -- furnace-shared batches (issue 12) ------------------------------------------------------------
+# Batch-selection settings, not part of the optimisation problem (left out of the study digest,
+# like batch_size): everything about them is parsed here, in one place.
+
+#: Campaign keys of a furnace-shared batch.
+FURNACE_KEYS: tuple[str, ...] = ("shared_process", "furnace_groups")
+#: Heat-treatment stages a batch can share (a furnace load).
+FURNACE_STAGES: tuple[str, ...] = tuple(s for s in STAGES if s[:3] in ("hom", "sol", "age"))
+
+
+@dataclass(frozen=True)
+class FurnaceSpec:
+    """Process stages every candidate of a batch shares, in at most ``groups`` schedules.
+
+    ``shared_process: [sol1, age1, age2]`` alone: one schedule of those stages for the whole
+    batch (``groups = 1``); ``furnace_groups: N`` alone: at most N schedules of every
+    heat-treatment stage of the campaign; both: at most N schedules of the listed stages.
+    Sharing an ageing stage shares the temper too (an ageing schedule belongs to its temper).
+    Empty ``stages``: no constraint.
+    """
+
+    stages: tuple[str, ...] = ()
+    groups: int = 1
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stages)
+
+
+def parse_furnace(sec: dict[str, Any], process: ProcessSpec, where: str) -> FurnaceSpec:
+    """``shared_process`` / ``furnace_groups`` of a campaign entry, checked against its stages."""
+    names = [s.name for s in process.stages] + [
+        s.name for ts in process.tempers.values() for s in ts
+    ]
+    declared = list(dict.fromkeys(names))
+    heat = [s for s in FURNACE_STAGES if s in declared]
+    shared, groups = sec.get("shared_process"), sec.get("furnace_groups")
+    wg = where.rsplit(".", 1)[0] + ".furnace_groups"
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int)
+                               or groups < 1):  # fmt: skip
+        raise ConfigError(f"{wg} must be a positive integer (schedules per batch), got {groups!r}")
+    if shared is None:
+        if groups is None:
+            return FurnaceSpec()
+        if not heat:
+            raise ConfigError(f"{wg}: the campaign has no heat-treatment stage to share")
+        return FurnaceSpec(tuple(heat), int(groups))
+    if not isinstance(shared, list) or not shared or not all(isinstance(s, str) for s in shared):
+        raise ConfigError(f"{where} must be a non-empty list of stage names, e.g. [sol1, age1]")
+    unknown = [s for s in shared if s not in declared]
+    if unknown:
+        raise ConfigError(
+            f"{where}: {unknown} not among the campaign's process stages {declared or '(none)'}"
+        )
+    if len(set(shared)) != len(shared):
+        raise ConfigError(f"{where}: a stage is listed twice ({shared})")
+    return FurnaceSpec(tuple(s for s in FURNACE_STAGES if s in shared), int(groups or 1))
