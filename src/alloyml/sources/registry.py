@@ -17,11 +17,16 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One raw file of a source: path relative to the data root, pinned origin URL, sha256."""
+    """One raw file of a source: path relative to the data root, pinned origin URL, sha256.
+
+    ``local``: the file is kept with the project (e.g. a recorded lab round under
+    ``data/rounds/``) and ``path`` is relative to the project directory instead.
+    """
 
     path: str
     sha256: str
     url: str | None = None
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,10 @@ def parse_sources(doc: Any, where: str = "sources.yaml") -> dict[str, SourceSpec
             path = str(_require(f, "path", fwhere))
             if Path(path).is_absolute() or ".." in Path(path).parts:
                 raise ConfigError(f"{fwhere}: path must be relative to the data root")
-            files.append(FileSpec(path=path, sha256=sha, url=f.get("url")))
+            local = f.get("local", False)
+            if not isinstance(local, bool):
+                raise ConfigError(f"{fwhere}: local must be true or false")
+            files.append(FileSpec(path=path, sha256=sha, url=f.get("url"), local=local))
         specs[sid] = SourceSpec(
             id=sid,
             system=system,
