@@ -50,6 +50,11 @@ def _measured_quantity(rows: pd.DataFrame, q: str) -> pd.Series:
     return (rows[base] if base in rows else pd.Series(np.nan, index=rows.index)) / rho
 
 
+def _version(model: dict[str, Any]) -> str:
+    v = str(model.get("registry_version", "n/a"))
+    return "n/a" if v == "n/a" else f"v{v}"
+
+
 def round_status(campaign: Campaign, rounds: Rounds) -> Status:
     """The status of every round of ``campaign`` (see the module docstring)."""
     obj = campaign.objectives[0]
@@ -89,8 +94,8 @@ def round_status(campaign: Campaign, rounds: Rounds) -> Status:
         ):
             best_so_far = best_round
         n_measured = sum(c["id"] in by_id for c in man["candidates"])
-        models = "; ".join(
-            f"{t} {m.get('model', '?')} v{m.get('registry_version', 'n/a')} [{m.get('files', '')}]"
+        models = "\n".join(
+            f"{t}: {m.get('model', '?')}, registry {_version(m)}, files {m.get('files', '?')}"
             for t, m in sorted(man.get("models", {}).items())
         )
         per_round.append(

@@ -41,9 +41,10 @@ from alloyml.search.acquisition import FANTASIES, acquire, select_batch
 from alloyml.search.evaluate import DENSITY, Problem
 from alloyml.search.space import Design
 
-#: Pool of candidates per batch: the best feasible trials by the first objective.
-POOL_PER_CANDIDATE = 50
-POOL_MIN = 500
+#: Largest pool of candidates per batch: the best feasible trials by the first objective (a
+#: converged study holds thousands of near-copies of its best design; the pool must reach past
+#: them to find ``q`` designs ``min_distance`` apart).
+POOL_MAX = 50_000
 
 
 @dataclass
@@ -76,9 +77,14 @@ def quantity_moments(problem: Problem, ev: dict[str, np.ndarray]) -> list[tuple[
     return out
 
 
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(len(a), len(b))`` without an ``(n, m, d)`` temporary."""
+    d2 = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d2, 0.0)
+
+
 def _rho(a: np.ndarray, b: np.ndarray, length: float) -> np.ndarray:
-    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
-    return np.exp(-d2 / (2.0 * length**2))
+    return np.exp(-_sqdist(a, b) / (2.0 * length**2))
 
 
 def condition(
@@ -137,22 +143,20 @@ def select_with_fantasies(
     if len(pos):
         pos = pos[table.iloc[pos]["constraints_ok"].to_numpy(bool)]
     length = c.min_distance if c.min_distance > 0 else 1.0
-    from alloyml.search.candidates import designs_of
 
     if len(pos) and (len(pending) or len(exclude)):
         vec = space.vectors_frame(table.iloc[pos])
         away = space.vectors([*pending, *exclude])
-        dmin = np.sqrt(((vec[:, None, :] - away[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-        pos = pos[dmin >= c.min_distance - 1e-12]
+        dmin = np.sqrt(_sqdist(vec, away)).min(axis=1)
+        pos = pos[dmin >= c.min_distance - 1e-9]
     if not len(pos) or q < 1:
         return Selection([], [])
     obj1 = table.iloc[pos][f"objective_{c.objectives[0].quantity}"].to_numpy(float) * signs[0]
-    keep = max(POOL_PER_CANDIDATE * q, POOL_MIN)
-    if len(pos) > keep:
-        pos = pos[np.argsort(-obj1, kind="stable")[:keep]]
+    if len(pos) > POOL_MAX:
+        pos = pos[np.argsort(-obj1, kind="stable")[:POOL_MAX]]
     pool = table.iloc[pos]
     n = len(pool)
-    vec = space.vectors(designs_of(pool, space))
+    vec = space.vectors_frame(pool)
     moments = quantity_moments(problem, _ev(pool))
     objective = [pool[f"objective_{o.quantity}"].to_numpy(float) for o in c.objectives]
     offsets = []
@@ -192,8 +196,7 @@ def select_with_fantasies(
         picked = frows[frows < n]
         blocked = np.zeros(n, bool)
         if len(picked):
-            d = np.sqrt(((vec[:, None, :] - vec[picked][None, :, :]) ** 2).sum(axis=2))
-            blocked = d.min(axis=1) < c.min_distance
+            blocked = np.sqrt(_sqdist(vec, vec[picked])).min(axis=1) < c.min_distance - 1e-9
             blocked[picked] = True
         state["conditioned"], state["blocked"] = conditioned, blocked
         mu1, sd1 = conditioned[0]
