@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Check and inspect data.")
 app.add_typer(data_app, name="data")
+round_app = typer.Typer(
+    no_args_is_help=True,
+    help="Run a campaign round by round: propose, lab sheet, record results, status.",
+)
+app.add_typer(round_app, name="round")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,9 +60,6 @@ def _spec_from_file(path: Path, data_file: Path):
     )
 
 
-#: Rows per chunk of the clean stage's physical checks in ``data validate`` (the checks are
-#: row-wise; chunks keep the peak memory of a 200,000-row sheet low).
-CHECK_CHUNK_ROWS = 20_000
 #: Rejected rows printed in the terminal; all of them go to ``--rejects``.
 MAX_REJECTS_SHOWN = 50
 
@@ -137,13 +139,11 @@ def data_validate(
     Text files are read as UTF-8 with the delimiter detected; a spec may set options.encoding
     (e.g. latin-1) and options.delimiter.
     """
-    import pandas as pd
     from rich.table import Table
 
-    from alloyml.curation.clean import physical_checks
     from alloyml.params import CleanParams, clean_params, load_yaml
     from alloyml.schema import ELEMENTS, TARGETS
-    from alloyml.sources.base import get_adapter
+    from alloyml.sources.check import check_sheet
 
     columns = [*ELEMENTS, *TARGETS]
     try:
@@ -152,28 +152,13 @@ def data_validate(
         if rejects_out is not None:
             _writable_csv(rejects_out, "--rejects file")
         src = _spec_from_file(spec, file)
-        result = get_adapter(src.adapter)(src, [file])
         cp = clean_params(load_yaml(params_file)) if params_file.is_file() else CleanParams()
-        rows, rows_in, notes = result.rows, result.rows_in, result.notes
-        ingest_rej = result.rejects
-        del result
-        n_kept, coverage, clean_parts = 0, dict.fromkeys(columns, 0), []
-        for start in range(0, len(rows), CHECK_CHUNK_ROWS):
-            kept, rej = physical_checks(rows.iloc[start : start + CHECK_CHUNK_ROWS], src.system, cp)
-            n_kept += len(kept)
-            for col in columns:
-                if col in kept:
-                    coverage[col] += int(kept[col].notna().sum())
-            clean_parts.append(rej)
-            del kept
-        del rows
+        checked = check_sheet(src, [file], cp)
     except AlloyMLError as exc:
         _fail(exc)
         return
-    clean_rej = pd.concat(clean_parts, ignore_index=True) if clean_parts else ingest_rej.head(0)
-    rejects = pd.concat(
-        [ingest_rej.assign(stage="ingest"), clean_rej.assign(stage="clean")], ignore_index=True
-    )
+    rows_in, n_kept, coverage = checked.rows_in, checked.n_kept, checked.coverage
+    notes, rejects = checked.notes, checked.rejects
     summary = Table(title=f"{file.name} as source {src.id!r} ({src.system})")
     summary.add_column("rows in", justify="right")
     summary.add_column("usable", justify="right")
@@ -488,6 +473,249 @@ def report_cmd(
         _fail(exc)
         return
     console.print(f"report written to {path}", highlight=False, soft_wrap=True)
+
+
+# -- rounds (issue 12) --------------------------------------------------------------------------
+
+RoundsDir = Annotated[
+    Path, typer.Option("--rounds-dir", help="folder of the rounds (<dir>/<campaign>/round-N)")
+]
+ParamsFile = Annotated[Path, typer.Option("--params")]
+
+
+def _round_campaign(params_file: Path, campaign: str):
+    from alloyml.params import base_params, load_yaml
+    from alloyml.search import get_campaign
+
+    doc = load_yaml(params_file)
+    return doc, get_campaign(doc, campaign), base_params(doc).seed
+
+
+@round_app.command("propose")
+def round_propose(
+    campaign: Annotated[str, typer.Argument(help="campaign name (params.yaml search.campaigns)")],
+    rounds_dir: RoundsDir = Path("data/rounds"),
+    fantasy: Annotated[
+        str,
+        typer.Option(
+            "--fantasy",
+            help="pending candidates as `believer` (kriging believer) or "
+            "`liar` (constant liar: the lowest measured value)",
+        ),
+    ] = "believer",
+    n_trials: Annotated[int | None, typer.Option("--n-trials", min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    eval_batch: Annotated[int | None, typer.Option("--eval-batch", min=1)] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL")] = None,
+    params_file: ParamsFile = Path("params.yaml"),
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
+    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path("data/processed"),
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="log the round to MLflow (alloyml-search)")
+    ] = True,
+) -> None:
+    """Propose the next round: search, then a batch away from every pending or measured one."""
+    from contextlib import nullcontext
+
+    from rich.table import Table
+
+    from alloyml.search.acquisition import FANTASIES
+
+    try:
+        if fantasy not in FANTASIES:
+            raise ConfigError(f"--fantasy must be one of {', '.join(FANTASIES)}, got {fantasy!r}")
+        _, camp, seed = _round_campaign(params_file, campaign)
+        from alloyml.rounds.propose import propose_round
+
+        if track:
+            from alloyml.modeling.tracking import open_tracker
+            from alloyml.search.track import EXPERIMENT
+
+            tracking = open_tracker(EXPERIMENT)
+        else:
+            tracking = nullcontext()
+        with tracking as tracker:
+            prop = propose_round(
+                camp, seed=seed, rounds_root=rounds_dir, models_dir=models_dir,
+                processed_path=processed_dir / f"{camp.system}.parquet",
+                features_path=Path("data/features") / f"{camp.system}.parquet", storage=storage,
+                n_trials=n_trials, eval_batch=eval_batch, batch_size=batch_size,
+                fantasy=fantasy, tracker=tracker,
+            )  # fmt: skip
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    m = prop.manifest
+    t = Table(title=f"{campaign} round {prop.number}: {len(m['candidates'])} candidates")
+    for col in ("candidate", "alloy", "route / temper", "load"):
+        t.add_column(col)
+    shown = [q for q in camp.targets()]
+    for q in shown:
+        t.add_column(q, justify="right")
+    for c in m["candidates"]:
+        d = c["design"]
+        cells = [
+            f"{c['predictions'][q]['pred']:.4g} [{c['predictions'][q]['lo']:.4g}, "
+            f"{c['predictions'][q]['hi']:.4g}]"
+            for q in shown
+        ]
+        load = "" if c["furnace_load"] is None else str(c["furnace_load"])
+        t.add_row(c["id"], c["alloy"], f"{d['route']} / {d['temper']}", load, *cells)
+    console.print(t)
+    console.print(
+        f"{len(m['pending_fantasies'])} pending candidate(s) of earlier rounds used as fantasies "
+        f"({fantasy}), {len(m['excluded_measured'])} measured one(s) excluded; "
+        f"written to {prop.folder}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"next: alloyml round sheet {campaign} {prop.number}", highlight=False)
+
+
+@round_app.command("sheet")
+def round_sheet(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    number: Annotated[int, typer.Argument(help="round number", min=1)],
+    rounds_dir: RoundsDir = Path("data/rounds"),
+    params_file: ParamsFile = Path("params.yaml"),
+) -> None:
+    """Write the lab sheet of a round (.xlsx and .csv)."""
+    try:
+        _, camp, _ = _round_campaign(params_file, campaign)
+        from alloyml.rounds import Rounds
+        from alloyml.rounds.sheet import write_sheet
+
+        xlsx, csv = write_sheet(camp, Rounds(rounds_dir, campaign), number)
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    console.print(f"lab sheet: {xlsx} and {csv}", highlight=False, soft_wrap=True)
+    console.print(
+        f"fill it, then: alloyml round record {campaign} {number} <filled sheet>", highlight=False
+    )
+
+
+@round_app.command("record")
+def round_record(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    number: Annotated[int, typer.Argument(help="round number", min=1)],
+    file: Annotated[Path, typer.Argument(help="the filled lab sheet (.xlsx or .csv)")],
+    rounds_dir: RoundsDir = Path("data/rounds"),
+    params_file: ParamsFile = Path("params.yaml"),
+) -> None:
+    """Record the measured results of a round: validate, register as a source, list the reruns."""
+    from rich.table import Table
+
+    try:
+        doc, camp, _ = _round_campaign(params_file, campaign)
+        from alloyml.params import clean_params, ingest_params
+        from alloyml.rounds import Rounds
+        from alloyml.rounds.record import record_round
+
+        rec = record_round(
+            camp, Rounds(rounds_dir, campaign), number, file, clean=clean_params(doc),
+            sources_file=Path(ingest_params(doc).sources_file), params_file=params_file,
+        )  # fmt: skip
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+    t = Table(title=f"{file.name} as round {number} of {campaign} (source {rec.source_id})")
+    for col in ("rows in", "kept", "rejected"):
+        t.add_column(col, justify="right")
+    t.add_row(str(rec.rows_in), str(rec.kept), str(rec.rejected))
+    console.print(t)
+    if rec.rejected:
+        console.print(
+            "rejected: " + ", ".join(f"{k} {v}" for k, v in rec.rejected_by_reason.items())
+            + f" (rows and reasons: {rec.folder / 'rejects.csv'})",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    console.print(
+        f"measured: {', '.join(rec.measured) or 'none'}; still pending: "
+        f"{', '.join(rec.pending) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if rec.unknown:
+        err_console.print(
+            f"[yellow]warning:[/] kept rows with ids that are not candidates of round {number}: "
+            f"{rec.unknown} (they enter training, but no prediction is compared with them)"
+        )
+    console.print(
+        f"source {rec.source_id}: data/sources.yaml {rec.sources_change}, params.yaml "
+        f"ingest.sources {rec.params_change}",
+        highlight=False,
+    )
+    if rec.stages is None:
+        console.print("not a DVC project here: run `dvc status` in the project to see the reruns")
+    else:
+        console.print(
+            f"`dvc repro` will rerun {len(rec.stages)} stages: {', '.join(rec.stages)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@round_app.command("status")
+def round_status_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    rounds_dir: RoundsDir = Path("data/rounds"),
+    params_file: ParamsFile = Path("params.yaml"),
+    output: Annotated[
+        Path | None, typer.Option("--output", help="also write the per-candidate table (CSV)")
+    ] = None,
+) -> None:
+    """Per round: predicted vs measured, interval hit or miss, best so far, model versions."""
+    import math
+
+    from rich.table import Table
+
+    try:
+        _, camp, _ = _round_campaign(params_file, campaign)
+        from alloyml.rounds import Rounds
+        from alloyml.rounds.status import round_status
+
+        rounds = Rounds(rounds_dir, campaign)
+        if not rounds.numbers():
+            raise ConfigError(f"no round of {campaign!r} in {rounds.folder}")
+        st = round_status(camp, rounds)
+        if output is not None:
+            _write_csv(st.candidates, output, "--output file")
+    except AlloyMLError as exc:
+        _fail(exc)
+        return
+
+    def num(v, fmt=".4g") -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    d = st.candidates
+    t = Table(title=f"{campaign}: predicted vs measured")
+    for col in ("round", "candidate", "property", "predicted [interval]", "measured", "hit"):
+        t.add_column(col)
+    for _, r in d.iterrows():
+        hit = "–" if r["hit"] is None or pd_isna(r["hit"]) else ("hit" if r["hit"] else "MISS")
+        t.add_row(str(r["round"]), r["candidate_id"], r["property"],
+                  f"{num(r['pred'])} [{num(r['lo'])}, {num(r['hi'])}]", num(r["measured"]),
+                  hit)  # fmt: skip
+    console.print(t)
+    q = st.objective
+    s = Table(title=f"{campaign}: rounds")
+    for col in ("round", "candidates", "measured", "pending", "interval hits", "hit rate",
+                f"best {q}", "best so far", "models"):  # fmt: skip
+        s.add_column(col)
+    for _, r in st.rounds.iterrows():
+        s.add_row(str(r["round"]), str(r["candidates"]), str(r["measured"]), str(r["pending"]),
+                  f"{r['hits']}/{r['pairs']}", num(r["hit_rate"], ".0%"), num(r[f"best_{q}"]),
+                  num(r[f"best_so_far_{q}"]), r["models"])  # fmt: skip
+    console.print(s)
+    console.print(f"interval hit rate over all rounds: {num(st.hit_rate, '.0%')} "
+                  "(intervals at nominal 90 %)", highlight=False)  # fmt: skip
+
+
+def pd_isna(v) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))
 
 
 def main() -> None:

@@ -674,6 +674,10 @@ class CampaignSpec(ConfigModel):
     batch_size: PositiveInt = 8  # candidates for the next experimental round
     min_distance: Annotated[Float, Field(ge=0)] = 0.5  # between candidates, design-space units
     process_weight: Annotated[Float, Field(ge=0)] = 1.0  # process differences' weight in it
+    # furnace-shared batches (issue 12): checked against the process stages by
+    # alloyml.search.campaign.parse_furnace
+    shared_process: Any = None  # stages every candidate of a batch shares, e.g. [sol1, age1]
+    furnace_groups: Any = None  # at most this many schedules per batch
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:
@@ -731,6 +735,9 @@ class SourceFileEntry(ConfigModel):
     path: Annotated[Str, AfterValidator(_relative)]
     sha256: Annotated[Str, BeforeValidator(_sha256), AfterValidator(_check_sha256)]
     url: Str | None = None
+    #: kept with the project (e.g. a recorded lab round under data/rounds/): ``path`` is
+    #: relative to the project directory instead of the data root
+    local: Bool = False
 
 
 class SourceEntry(ConfigModel):

@@ -25,6 +25,7 @@ import os
 import socket
 import uuid
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,16 @@ from alloyml.search import candidates as cands
 from alloyml.search import plots
 from alloyml.search.campaign import Campaign, SearchError
 from alloyml.search.evaluate import Problem
-from alloyml.search.measured import Measured, read_processed, reference_values
+from alloyml.search.measured import (
+    Measured,
+    in_ranges,
+    measured_quantity,
+    read_processed,
+    reference_values,
+)
 from alloyml.search.runner import BatchRunner, Progress, RunStats, derive_seed
 from alloyml.search.sampler import make_sampler
-from alloyml.search.space import DesignSpace
+from alloyml.search.space import Design, DesignSpace
 from alloyml.search.storage import StorageHandle, open_storage
 
 log = logging.getLogger(__name__)
@@ -158,6 +165,10 @@ def run_campaign(
     progress: Progress | None = None,
     tracker: Any = None,
     worker: str | None = None,
+    pending: Sequence[Design] = (),
+    exclude: Sequence[Design] = (),
+    fantasy: str = "believer",
+    furnace_options: dict[str, int] | None = None,
 ) -> SearchResult:
     """Run (or resume, or join) a campaign and write its candidates; see the module docstring.
 
@@ -175,6 +186,17 @@ def run_campaign(
         progress: called after every round with ``(done, total, stats)``.
         tracker: an open :class:`alloyml.modeling.tracking.Tracker` to log the run to, or None.
         worker: worker id (default ``host-pid-random``).
+        pending: designs of earlier rounds not measured yet: fantasies of the batch selection,
+            never proposed again nor anything within ``min_distance`` (issue 12).
+        exclude: designs never to propose again nor anything within ``min_distance`` (measured
+            candidates of earlier rounds).
+        fantasy: ``believer`` or ``liar`` (see :mod:`.fantasy`).
+        furnace_options: ``n_schedules`` / ``trials_per_schedule`` of a furnace-shared batch
+            (see :mod:`.furnace`).
+
+    With ``pending``/``exclude`` or a campaign sharing process stages (``shared_process``,
+    ``furnace_groups``), the batch is chosen greedily with fantasies (:mod:`.fantasy`,
+    :mod:`.furnace`); otherwise by rank and mutual distance.
     """
     n_trials = int(n_trials or campaign.n_trials)
     eval_batch = int(eval_batch or campaign.eval_batch)
@@ -207,13 +229,21 @@ def run_campaign(
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     table = cands.trials_frame(trials, problem)
     measured = Measured.build(frame, space)
-    order = cands.ranking(table, campaign, enough=max(50 * q, 500))
     chosen: list[int] = []
-    if len(order):
-        vecs = space.vectors_frame(table.iloc[order])
-        picked = cands.select_diverse(np.arange(len(order)), vecs, q, campaign.min_distance)
-        chosen = [int(order[i]) for i in picked]
-    cand = cands.card_table(table, chosen, problem, measured)
+    pool, selection = table, None
+    if campaign.furnace.active or pending or exclude:
+        # issue 12: pending experiments as fantasies, earlier rounds excluded, shared schedules
+        pool, selection = _select_rounds(
+            problem, table, q, sampler_seed, frame, pending, exclude, fantasy, furnace_options
+        )
+        chosen = list(selection["chosen"])
+    else:
+        order = cands.ranking(table, campaign, enough=max(50 * q, 500))
+        if len(order):
+            vecs = space.vectors_frame(table.iloc[order])
+            picked = cands.select_diverse(np.arange(len(order)), vecs, q, campaign.min_distance)
+            chosen = [int(order[i]) for i in picked]
+    cand = cands.card_table(pool, chosen, problem, measured)
     axes = cands.tradeoff_axes(campaign)
     fr = cands.front(table, axes) if axes else table.iloc[0:0]
     if len(cand) < q:
@@ -221,6 +251,8 @@ def run_campaign(
                     campaign.name, len(cand), q)  # fmt: skip
 
     summary = _summary(campaign, stats, table, cand, reference.best, info, sampler_seed, q)
+    if selection is not None:
+        summary["selection"] = {k: v for k, v in selection.items() if k != "chosen"}
     context = _context(campaign, stats, summary, info, q)
     paths = {
         "candidates_csv": cands.write_csv(cand, problem, out / "candidates.csv"),
@@ -252,6 +284,52 @@ def run_campaign(
 
         log_search(tracker, result, processed_path)
     return result
+
+
+def _select_rounds(
+    problem: Problem,
+    table: pd.DataFrame,
+    q: int,
+    seed: int,
+    frame: pd.DataFrame,
+    pending: Sequence[Design],
+    exclude: Sequence[Design],
+    fantasy: str,
+    furnace_options: dict[str, int] | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Batch by fantasies (and shared furnace schedules): the trial table the chosen positions
+    refer to, and what the summary records about the selection."""
+    from alloyml.search.fantasy import select_with_fantasies
+
+    c = problem.campaign
+    ref = frame[in_ranges(frame, c.reference)]
+    measured_y = measured_quantity(ref, c.objectives[0].quantity).to_numpy(float)
+    kw = {"pending": pending, "exclude": exclude, "measured_y": measured_y, "fantasy": fantasy}
+    info: dict[str, Any] = {"fantasy": fantasy, "n_pending": len(pending),
+                            "n_excluded": len(exclude)}  # fmt: skip
+    if not c.furnace.active:
+        sel = select_with_fantasies(table, problem, q, **kw)
+        return table, info | {"chosen": sel.chosen, "batch_value": sel.value}
+    from alloyml.search.furnace import furnace_batch
+
+    fb = furnace_batch(problem, table, q, seed, **kw, **(furnace_options or {}))
+    ratio = (
+        fb.selection.value / fb.free.value if fb.free.value not in (0.0, float("-inf")) else None
+    )
+    info |= {
+        "chosen": fb.selection.chosen,
+        "batch_value": fb.selection.value,
+        "furnace": {
+            "shared_process": list(c.furnace.stages),
+            "furnace_groups": c.furnace.groups,
+            "schedules": fb.chosen_schedules,
+            "unconstrained_batch_value": fb.free.value,
+            "ratio_to_unconstrained": ratio,
+            "n_evaluations": fb.n_evaluations,
+            "outer_trials": fb.schedules,
+        },
+    }
+    return fb.table, info
 
 
 def _json(x: Any) -> Any:
@@ -324,6 +402,21 @@ def _context(campaign, stats, summary, info, q) -> dict[str, str]:
         "domain policy": f"{campaign.domain.mode} (score <= {campaign.domain.max_score:g}, "
         f"penalty {campaign.domain.penalty:g})",
         "best measured reference": ref,
-        "selection": f"{q} best feasible, at least {campaign.min_distance:g} apart",
+        "selection": _selection_text(campaign, summary, q),
         "models": models,
     }
+
+
+def _selection_text(campaign: Campaign, summary: dict[str, Any], q: int) -> str:
+    sel = summary.get("selection")
+    text = f"{q} best feasible, at least {campaign.min_distance:g} apart"
+    if not sel:
+        return text
+    text += (
+        f", greedily with fantasies ({sel['fantasy']}; {sel['n_pending']} pending, "
+        f"{sel['n_excluded']} measured designs of earlier rounds excluded)"
+    )
+    fur = sel.get("furnace")
+    if fur:
+        text += f"; shared furnace schedule(s): {' | '.join(fur['schedules'])}"
+    return text

@@ -32,6 +32,7 @@ from typing import Any
 from alloyml import config
 from alloyml.config import DOMAIN_MODES, CampaignSpec
 from alloyml.errors import AlloyMLError, ConfigError
+from alloyml.features.process import STAGES
 from alloyml.schema import BALANCE, TARGETS
 
 
@@ -180,6 +181,7 @@ class Campaign:
     #: the validated YAML entry: a key added to :class:`alloyml.config.CampaignSpec` is read
     #: here (``campaign.spec.<key>``) without touching this class or the study digest
     spec: CampaignSpec | None = field(default=None, compare=False, repr=False)
+    furnace: FurnaceSpec = field(default_factory=lambda: FurnaceSpec())  # issue 12, see below
 
     @property
     def balance(self) -> str:
@@ -232,7 +234,7 @@ class Campaign:
         the candidate-selection settings, which may change when a study is resumed."""
         d = asdict(self)
         for k in ("raw", "spec", "description", "n_trials", "eval_batch", "batch_size", "min_distance",
-                  "process_weight"):  # fmt: skip
+                  "process_weight", "furnace"):  # fmt: skip
             d.pop(k)
         return d
 
@@ -300,7 +302,7 @@ def campaign_from_spec(name: str, spec: CampaignSpec, raw: dict[str, Any]) -> Ca
         min_amount_wt=comp.min_amount,
         total_solute_wt=comp.total_solute,
         max_elements=comp.n_max_elements,
-        process=_process(spec.process),
+        process=(process := _process(spec.process)),
         objectives=tuple(_objective(o) for o in spec.objectives),
         constraints=tuple(_constraint(c) for c in spec.constraints),
         domain=_domain(spec.domain),
@@ -318,6 +320,7 @@ def campaign_from_spec(name: str, spec: CampaignSpec, raw: dict[str, Any]) -> Ca
         process_weight=spec.process_weight,
         raw=json.loads(json.dumps(raw, default=str)),
         spec=spec,
+        furnace=parse_furnace(raw, process, f"params.yaml: search.campaigns.{name}.shared_process"),
     )
 
 
@@ -348,3 +351,62 @@ def get_campaign(doc: dict[str, Any], name: str) -> Campaign:
             f"unknown campaign {name!r}; campaigns in params.yaml: {sorted(campaigns)}"
         )
     return campaigns[name]
+
+
+# -- furnace-shared batches (issue 12) ------------------------------------------------------------
+# Batch-selection settings, not part of the optimisation problem (left out of the study digest,
+# like batch_size): everything about them is parsed here, in one place.
+
+#: Campaign keys of a furnace-shared batch.
+FURNACE_KEYS: tuple[str, ...] = ("shared_process", "furnace_groups")
+#: Heat-treatment stages a batch can share (a furnace load).
+FURNACE_STAGES: tuple[str, ...] = tuple(s for s in STAGES if s[:3] in ("hom", "sol", "age"))
+
+
+@dataclass(frozen=True)
+class FurnaceSpec:
+    """Process stages every candidate of a batch shares, in at most ``groups`` schedules.
+
+    ``shared_process: [sol1, age1, age2]`` alone: one schedule of those stages for the whole
+    batch (``groups = 1``); ``furnace_groups: N`` alone: at most N schedules of every
+    heat-treatment stage of the campaign; both: at most N schedules of the listed stages.
+    Sharing an ageing stage shares the temper too (an ageing schedule belongs to its temper).
+    Empty ``stages``: no constraint.
+    """
+
+    stages: tuple[str, ...] = ()
+    groups: int = 1
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stages)
+
+
+def parse_furnace(sec: dict[str, Any], process: ProcessSpec, where: str) -> FurnaceSpec:
+    """``shared_process`` / ``furnace_groups`` of a campaign entry, checked against its stages."""
+    names = [s.name for s in process.stages] + [
+        s.name for ts in process.tempers.values() for s in ts
+    ]
+    declared = list(dict.fromkeys(names))
+    heat = [s for s in FURNACE_STAGES if s in declared]
+    shared, groups = sec.get("shared_process"), sec.get("furnace_groups")
+    wg = where.rsplit(".", 1)[0] + ".furnace_groups"
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int)
+                               or groups < 1):  # fmt: skip
+        raise ConfigError(f"{wg} must be a positive integer (schedules per batch), got {groups!r}")
+    if shared is None:
+        if groups is None:
+            return FurnaceSpec()
+        if not heat:
+            raise ConfigError(f"{wg}: the campaign has no heat-treatment stage to share")
+        return FurnaceSpec(tuple(heat), int(groups))
+    if not isinstance(shared, list) or not shared or not all(isinstance(s, str) for s in shared):
+        raise ConfigError(f"{where} must be a non-empty list of stage names, e.g. [sol1, age1]")
+    unknown = [s for s in shared if s not in declared]
+    if unknown:
+        raise ConfigError(
+            f"{where}: {unknown} not among the campaign's process stages {declared or '(none)'}"
+        )
+    if len(set(shared)) != len(shared):
+        raise ConfigError(f"{where}: a stage is listed twice ({shared})")
+    return FurnaceSpec(tuple(s for s in FURNACE_STAGES if s in shared), int(groups or 1))

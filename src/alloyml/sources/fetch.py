@@ -48,7 +48,19 @@ def fetch(
     mirror: str | Path | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """Return a local, checksum-verified path to the bytes of ``spec``."""
+    """Return a local, checksum-verified path to the bytes of ``spec``.
+
+    A ``local`` file (kept with the project) is read from ``spec.path`` relative to the current
+    directory (the project directory for ``dvc repro`` and the command line).
+    """
+    if spec.local:
+        path = Path(spec.path)
+        if not path.is_file():
+            raise SourceError(
+                f"{spec.path} (a file kept with the project) not found in {Path.cwd()}",
+                source_id=source_id,
+            )
+        return _verify(path, spec, source_id)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
     if mirror:
         candidate = Path(mirror) / spec.path

@@ -12,11 +12,16 @@ from alloyml.config import SOURCES_TOP_LEVEL, load_yaml, parse_sources_file
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One raw file of a source: path relative to the data root, pinned origin URL, sha256."""
+    """One raw file of a source: path relative to the data root, pinned origin URL, sha256.
+
+    ``local``: the file is kept with the project (e.g. a recorded lab round under
+    ``data/rounds/``) and ``path`` is relative to the project directory instead.
+    """
 
     path: str
     sha256: str
     url: str | None = None
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def parse_sources(doc: Any, where: str = "sources.yaml") -> dict[str, SourceSpec
             id=s.id,
             system=s.system,
             adapter=s.adapter,
-            files=tuple(FileSpec(f.path, f.sha256, f.url) for f in s.files),
+            files=tuple(FileSpec(f.path, f.sha256, f.url, f.local) for f in s.files),
             options=dict(s.options),
             citation=s.citation,
             licence=s.licence,

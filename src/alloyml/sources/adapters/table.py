@@ -27,6 +27,7 @@ Use it for a lab's own CSV/Excel sheet by declaring, in ``sources.yaml`` (or in 
           Temper: temper
           Sample: alloy_name
         defaults: {route: extruded}   # constant canonical values for every row
+        required: [Zn, Mg, Cu]  # canonical columns a row with a property value must give
 
 Decisions:
 
@@ -54,7 +55,9 @@ Decisions:
   decodable;
   ``route`` is normalised (``cast``, ``Extruded``, ``HPDC`` ...) and an unknown route rejects the row
   (``unknown_route``).
-- A row with no property at all is rejected (``missing_all_targets``).
+- A row with no property at all is rejected (``missing_all_targets``); a row with a property
+  but no value in a ``required`` column is rejected (``missing_required``, naming the column),
+  e.g. the measured amount of an alloy's main elements in a lab round's sheet.
 """
 
 from __future__ import annotations
@@ -260,4 +263,14 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
     props = [t for t in TARGETS if t in rows]
     for sid in rows.index[rows[props].isna().all(axis=1)]:
         rejects.add(sid, "missing_all_targets", ",".join(props), "no property value in this row")
+    required = opts.get("required") or []
+    if not isinstance(required, list) or not all(isinstance(c, str) for c in required):
+        raise SourceError("options.required must be a list of canonical columns", source_id=spec.id)
+    for c in required:
+        if c not in rows:
+            raise SourceError(
+                f"options.required names {c!r}, but no sheet column maps to it", source_id=spec.id
+            )
+        for sid in rows.index[rows[c].isna()]:
+            rejects.add(sid, "missing_required", c, f"no value in the required column {c}")
     return finish(rows, spec, rejects, rows_in=rows_in, unmapped_columns=unmapped)
