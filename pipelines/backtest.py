@@ -28,6 +28,7 @@ from alloyml.evaluation.backtest import (
 from alloyml.features import feature_labels
 from alloyml.headline import backtest_headline, write_headline
 from alloyml.params import featurize_preset, load_yaml
+from alloyml.paths import ProjectPaths
 
 log = logging.getLogger("alloyml.evaluation.backtest")
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--system", required=True, choices=["al", "mg"])
     ap.add_argument("--processed", required=True, help="data/processed/<system>.parquet")
     ap.add_argument("--features", required=True, help="data/features/<system>.parquet")
-    ap.add_argument("--output-dir", default="reports/backtest")
+    ap.add_argument("--output-dir", default=str(ProjectPaths().reports("backtest")))
     ap.add_argument("--headline", help="reports/headline/backtest_<dataset>.json (DVC metrics)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--n-jobs", type=int, default=None, help="override backtest.n_jobs")

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 
+from alloyml import paths
 from alloyml.cli_support import run_stage
 from alloyml.evaluation.paper_protocols import (
     RunConfig,
@@ -30,7 +31,7 @@ log = logging.getLogger("alloyml.paper_protocols")
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--interim-dir", default="data/interim")
+    ap.add_argument("--interim-dir", default=paths.INTERIM)
     ap.add_argument("--output", default="reports/benchmarks/anchors.json")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--n-jobs", type=int, default=2, help="parallel fits")

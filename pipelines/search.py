@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from alloyml import paths
 from alloyml.cli_support import run_stage
 from alloyml.headline import best_candidate, search_headline, write_headline
 from alloyml.modeling.tracking import open_tracker
@@ -37,9 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", required=True, help="reports/candidates/<campaign>")
     ap.add_argument("--metrics", required=True, help="reports/metrics/search_<campaign>.json")
     ap.add_argument("--headline", help="reports/headline/search_<campaign>.json (DVC metrics)")
-    ap.add_argument("--models-dir", default="models")
-    ap.add_argument("--processed-dir", default="data/processed")
-    ap.add_argument("--features-dir", default="data/features")
+    ap.add_argument("--models-dir", default=paths.MODELS)
+    ap.add_argument("--processed-dir", default=paths.PROCESSED)
+    ap.add_argument("--features-dir", default=paths.FEATURES)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--no-tracking", action="store_true")
     args = ap.parse_args(argv)

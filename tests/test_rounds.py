@@ -224,7 +224,14 @@ def test_two_rounds_replayed_on_jiang(tmp_path, monkeypatch, mirror, jiang):
     # the lab answers three candidates with the nearest held-out measured row; the fourth is not
     # made yet (pending); a replicate specimen has an unreadable UTS, another lost its Zn value
     d = np.linalg.norm(space.vectors(designs1)[:, None, :] - held_vec[None, :, :], axis=2)
-    answers = held.iloc[d.argmin(axis=1)].reset_index(drop=True)
+    # each proposal gets its own nearest row: two candidates answered by one measured alloy
+    # would be replicates of one composition, merged into one row by clean
+    picks: list[int] = []
+    for row in d:
+        row = row.copy()
+        row[picks] = np.inf
+        picks.append(int(row.argmin()))
+    answers = held.iloc[picks].reset_index(drop=True)
     filled = _fill(sheet, answers, proc_headers)
     filled.loc[3, [c for c in filled.columns if "measured" in c]] = ""
     for col in ("UTS Rm (MPa)", "YS Rp0.2 (MPa)", "Elongation A (%)"):

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from alloyml import paths
 from alloyml.errors import AlloyMLError, ConfigError
+from alloyml.paths import ProjectPaths
 
 # Only typer, rich's console and alloyml.errors are imported at module level, so that
 # ``alloyml --help`` starts in a fraction of a second: pandas, scikit-learn, mlflow, optuna and
@@ -259,7 +261,7 @@ def predict_cmd(
     output_csv: Annotated[
         Path | None, typer.Option("--output", help="where to write the predictions")
     ] = None,
-    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path(paths.MODELS),
 ) -> None:
     """Predict strength and ductility with calibrated intervals and a domain flag."""
     import pandas as pd
@@ -367,8 +369,9 @@ def search_cmd(
         int | None, typer.Option("--eval-batch", min=1, help="trials asked and evaluated per round")
     ] = None,
     params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),
-    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
-    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path("data/processed"),
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path(paths.MODELS),
+    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path(paths.PROCESSED),
+    features_dir: Annotated[Path, typer.Option("--features-dir")] = Path(paths.FEATURES),
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="log the run to MLflow (alloyml-search)")
     ] = True,
@@ -389,7 +392,7 @@ def search_cmd(
     except AlloyMLError as exc:
         _fail(exc)
         return
-    out = output or Path("reports/candidates") / campaign
+    out = output or ProjectPaths().candidates(campaign)
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err_console,
@@ -412,6 +415,7 @@ def search_cmd(
             result = run_campaign(
                 camp, seed=seed, models_dir=models_dir,
                 processed_path=processed_dir / f"{camp.system}.parquet", output_dir=out,
+                features_path=features_dir / f"{camp.system}.parquet",
                 storage=storage, n_trials=n_trials, eval_batch=eval_batch,
                 batch_size=batch_size, resume=resume, progress=progress, tracker=tracker,
             )  # fmt: skip
@@ -468,7 +472,7 @@ def report_cmd(
 
     try:
         ws = Workspace.at(project) if project is not None else Workspace.find()
-        path = build_report(ws, output or ws.path("reports", "report.html"))
+        path = build_report(ws, output or ws.paths.report_html())
     except (AlloyMLError, OSError) as exc:
         _fail(exc)
         return
@@ -508,8 +512,9 @@ def round_propose(
     eval_batch: Annotated[int | None, typer.Option("--eval-batch", min=1)] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL")] = None,
     params_file: ParamsFile = Path("params.yaml"),
-    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path("models"),
-    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path("data/processed"),
+    models_dir: Annotated[Path, typer.Option("--models-dir")] = Path(paths.MODELS),
+    processed_dir: Annotated[Path, typer.Option("--processed-dir")] = Path(paths.PROCESSED),
+    features_dir: Annotated[Path, typer.Option("--features-dir")] = Path(paths.FEATURES),
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="log the round to MLflow (alloyml-search)")
     ] = True,
@@ -538,7 +543,7 @@ def round_propose(
             prop = propose_round(
                 camp, seed=seed, rounds_root=rounds_dir, models_dir=models_dir,
                 processed_path=processed_dir / f"{camp.system}.parquet",
-                features_path=Path("data/features") / f"{camp.system}.parquet", storage=storage,
+                features_path=features_dir / f"{camp.system}.parquet", storage=storage,
                 n_trials=n_trials, eval_batch=eval_batch, batch_size=batch_size,
                 fantasy=fantasy, tracker=tracker,
             )  # fmt: skip

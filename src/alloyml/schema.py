@@ -70,6 +70,17 @@ PROPERTIES: tuple[str, ...] = (
 
 TARGETS: tuple[str, ...] = ("ys_mpa", "uts_mpa", "elong_pct", "hardness_hv")
 
+#: Units of every property and derived quantity as reports, cards and plots print them.
+UNITS: dict[str, str] = {
+    "ys_mpa": "MPa",
+    "uts_mpa": "MPa",
+    "elong_pct": "%",
+    "hardness_hv": "HV",
+    "density_g_cm3": "g/cm³",
+    "specific_ys": "MPa·cm³/g",
+    "specific_uts": "MPa·cm³/g",
+}
+
 TEMPER_CLASSES: tuple[str, ...] = (
     "F", "O", "H", "W", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "RRA",
 )  # fmt: skip

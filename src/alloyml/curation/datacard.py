@@ -8,9 +8,7 @@ from typing import Any
 import pandas as pd
 
 from alloyml.reporting.plots import figure, save_png
-from alloyml.schema import BALANCE, ELEMENTS, TARGETS
-
-_UNITS = {"ys_mpa": "MPa", "uts_mpa": "MPa", "elong_pct": "%", "hardness_hv": "HV"}
+from alloyml.schema import BALANCE, ELEMENTS, TARGETS, UNITS
 
 
 def plot_coverage(table: pd.DataFrame, system: str, path: Path) -> None:
@@ -38,7 +36,7 @@ def plot_properties(table: pd.DataFrame, system: str, path: Path) -> None:
             vals = g[prop].dropna()
             if len(vals):
                 ax.hist(vals, bins=30, alpha=0.55, label=f"{sid} ({len(vals)})")
-        ax.set_xlabel(f"{prop} [{_UNITS[prop]}]")
+        ax.set_xlabel(f"{prop} [{UNITS[prop]}]")
         ax.set_ylabel("rows")
         ax.legend(fontsize=7)
     fig.suptitle(f"{system}: property distributions per source")

@@ -830,13 +830,10 @@ def _ratio(a: float, b: float) -> float:
 # ---------------------------------------------------------------------------------- plots
 def plot_backtest(report: dict, path: str | Path) -> Path:
     """Enhancement-factor curves of every method and batch size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from alloyml.reporting.plots import figure, save_png
 
     qs = report["batch_sizes"]
-    fig, axes = plt.subplots(1, len(qs), figsize=(6 * len(qs), 4), squeeze=False)
+    fig, axes = figure(1, len(qs), figsize=(6 * len(qs), 4), squeeze=False)
     for ax, q in zip(axes[0], qs, strict=True):
         for key, c in report["enhancement_factor"].items():
             if not key.endswith(f"@b{q}"):
@@ -853,9 +850,4 @@ def plot_backtest(report: dict, path: str | Path) -> Path:
             fontsize=9,
         )
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save_png(fig, Path(path))

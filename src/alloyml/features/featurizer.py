@@ -48,10 +48,6 @@ _SYMBOL_LIKE = re.compile(r"^[A-Z][a-z]?$")
 SUM_WARN_WT = 1.0
 
 
-def _row(i: int, row_names: Sequence[object] | None) -> str:
-    return f"row {row_names[i]!r}" if row_names is not None else f"row {i}"
-
-
 class Featurizer:
     """Compiled feature map of one preset.
 
@@ -233,7 +229,7 @@ class Featurizer:
         if not np.isfinite(out).all():  # defensive: inputs are validated, so this is a bug
             r, c = np.argwhere(~np.isfinite(out))[0]
             raise AlloyMLError(
-                f"non-finite feature {self.labels[c]!r} in {_row(int(r), row_names)}: "
+                f"non-finite feature {self.labels[c]!r} in {process.row_label(int(r), row_names)}: "
                 "please report this as a bug"
             )
         return out
@@ -252,7 +248,7 @@ class Featurizer:
                 off.size,
                 len(frame),
                 SUM_WARN_WT,
-                _row(i, row_names),
+                process.row_label(i, row_names),
                 total[i],
             )
         proc = self.encode_process(frame, row_names) if self.needs_process else None
@@ -411,20 +407,22 @@ class Featurizer:
             if all_nan.any():
                 i = int(np.flatnonzero(all_nan)[0])
                 raise CompositionError(
-                    f"{_row(i, row_names)}: every element amount is NaN (no composition)"
+                    f"{process.row_label(i, row_names)}: every element amount is NaN (no composition)"
                 )
             arr[nan] = 0.0
         bad = np.isinf(arr) | (arr < 0)
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise CompositionError(
-                f"{_row(int(i), row_names)}: invalid amount {float(arr[i, j])!r} wt% of "
+                f"{process.row_label(int(i), row_names)}: invalid amount {float(arr[i, j])!r} wt% of "
                 f"{self.elements[j]} (must be finite and >= 0)"
             )
         zero = ~(arr > 0).any(axis=1)
         if zero.any():
             i = int(np.flatnonzero(zero)[0])
-            raise CompositionError(f"{_row(i, row_names)}: all element amounts are zero")
+            raise CompositionError(
+                f"{process.row_label(i, row_names)}: all element amounts are zero"
+            )
         return arr
 
     def _fractions(self, wt_a: np.ndarray, active: np.ndarray) -> np.ndarray:

@@ -122,7 +122,8 @@ def process_units(routes: Sequence[str], tempers: Sequence[str]) -> dict[str, st
     return units
 
 
-def _row(i: int, row_names: Sequence[object] | None) -> str:
+def row_label(i: int, row_names: Sequence[object] | None) -> str:
+    """How an error message names row ``i``: by its name (id, source row) when given."""
     return f"row {row_names[i]!r}" if row_names is not None else f"row {i}"
 
 
@@ -183,7 +184,7 @@ def validate_process(
         n_cat = n_routes if j == _ROUTE else n_tempers
         what = f"category code must be an integer in [0, {n_cat})"
     raise SchemaError(
-        f"{_row(i, row_names)}, column {col!r}: {what} (got {value!r}); fix the processed table "
+        f"{row_label(i, row_names)}, column {col!r}: {what} (got {value!r}); fix the processed table "
         "or the input"
     )
 
@@ -292,7 +293,7 @@ def encode_categories(
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise SchemaError(
-            f"{_row(i, row_names)}, column {column!r}: unknown value {text.iloc[i]!r}; expected "
+            f"{row_label(i, row_names)}, column {column!r}: unknown value {text.iloc[i]!r}; expected "
             f"one of {tuple(categories)} or empty"
         )
     return codes.where(~missing).to_numpy(dtype=float, na_value=np.nan)

@@ -20,7 +20,9 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, train_
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
 
-PROTOCOLS: tuple[str, ...] = ("random", "grouped", "loso", "extrapolation")
+#: The validation protocols of ``train``, in report order: random K-fold, grouped K-fold (by
+#: composition), leave-one-source-out, leave-one-alloy-family-out, extrapolation (top decile).
+PROTOCOLS: tuple[str, ...] = ("random", "grouped", "loso", "family", "extrapolation")
 
 
 def random_splits(n: int, k: int, repeats: int, seed: int) -> Splits:

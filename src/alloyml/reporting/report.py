@@ -33,8 +33,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from alloyml.errors import AlloyMLError
 from alloyml.headline import best_candidate
 from alloyml.modeling.tracking import file_digest, git_commit
-from alloyml.reporting.workspace import PROTOCOLS, Workspace, WorkspaceError
-from alloyml.schema import PROCESS_NUMERIC, TARGETS
+from alloyml.modeling.validation import PROTOCOLS
+from alloyml.reporting.workspace import Workspace, WorkspaceError
+from alloyml.schema import PROCESS_NUMERIC, TARGETS, UNITS
 
 # Number formats of the report, public so that tests and notebooks can find a value as printed.
 R2_FORMAT = "{:.3f}"
@@ -42,15 +43,6 @@ ERROR_FORMAT = "{:.1f}"  # MAE, RMSE, interval width: in the target's unit
 FRACTION_FORMAT = "{:.2f}"  # coverage, in-domain rate, calibration
 FACTOR_FORMAT = "{:.2f}"  # backtest acceleration factors
 
-UNITS = {
-    "ys_mpa": "MPa",
-    "uts_mpa": "MPa",
-    "elong_pct": "%",
-    "hardness_hv": "HV",
-    "density_g_cm3": "g/cm³",
-    "specific_ys": "MPa·cm³/g",
-    "specific_uts": "MPa·cm³/g",
-}
 NAMES = {
     "ys_mpa": "yield strength",
     "uts_mpa": "tensile strength",
@@ -296,14 +288,14 @@ def _data_section(ws: Workspace, systems: list[str]) -> list[Block]:
         b.add(
             "figure",
             _img(
-                ws.path("reports", "data", f"{system}_coverage.png"),
+                ws.paths.data_card(system, "_coverage.png"),
                 f"{system}: rows containing each alloying element, by source",
             ),
         )
         b.add(
             "figure",
             _img(
-                ws.path("reports", "data", f"{system}_properties.png"),
+                ws.paths.data_card(system, "_properties.png"),
                 f"{system}: distribution of each property, by source",
             ),
         )
@@ -430,7 +422,7 @@ def _models_section(
             b.add(
                 "figure",
                 _img(
-                    ws.path("reports", "plots", system, f"{target}_parity.png"),
+                    ws.paths.train_plots(system) / f"{target}_parity.png",
                     f"{system} {target}: predicted vs measured, grouped CV "
                     f"(bars: {iv}, cut at the physical minimum 0; orange: out of domain)",
                 ),
@@ -438,7 +430,7 @@ def _models_section(
             b.add(
                 "figure",
                 _img(
-                    ws.path("reports", "plots", system, f"{target}_calibration.png"),
+                    ws.paths.train_plots(system) / f"{target}_calibration.png",
                     f"{system} {target}: observed vs nominal interval coverage",
                 ),
             )
@@ -583,7 +575,7 @@ def _backtest_section(ws: Workspace) -> dict[str, Any]:
         b.add(
             "figure",
             _img(
-                ws.path("reports", "backtest", f"{name}.png"),
+                ws.paths.backtest(name, ".png"),
                 f"{name}: enhancement factor vs number of measurements",
             ),
         )
@@ -771,7 +763,7 @@ def _candidates_section(
                     text=True,
                 ),
             )
-        cdir = ws.path("reports", "candidates", name)
+        cdir = ws.paths.candidates(name)
         b.add(
             "figure",
             _img(
@@ -797,10 +789,10 @@ def _systems(ws: Workspace) -> list[str]:
         declared = ws.systems
     except (KeyError, TypeError):
         declared = []
-    seen = [p.stem for p in sorted(ws.path("reports", "data").glob("*.json"))]
+    seen = [p.stem for p in sorted(ws.paths.reports("data").glob("*.json"))]
     seen += [
         p.stem
-        for p in sorted(ws.path("reports", "metrics").glob("*.json"))
+        for p in sorted(ws.paths.reports("metrics").glob("*.json"))
         if not p.stem.startswith("search_")
     ]
     return list(dict.fromkeys([*declared, *seen]))

@@ -27,9 +27,9 @@ import pandas as pd
 
 from alloyml.errors import AlloyMLError
 from alloyml.params import load_yaml
+from alloyml.paths import ProjectPaths
 
 WORKSPACE_ENV = "ALLOYML_WORKSPACE"
-PROTOCOLS = ("random", "grouped", "loso", "family", "extrapolation")
 
 
 class WorkspaceError(AlloyMLError):
@@ -66,6 +66,11 @@ class Workspace:
         return cls(root.resolve())
 
     # -- paths ---------------------------------------------------------------------------------
+    @property
+    def paths(self) -> ProjectPaths:
+        """The project's output paths (:mod:`alloyml.paths`) under this root."""
+        return ProjectPaths(self.root)
+
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
@@ -88,15 +93,15 @@ class Workspace:
 
     # -- data ----------------------------------------------------------------------------------
     def processed(self, system: str) -> pd.DataFrame:
-        p = self.path("data", "processed", f"{system}.parquet")
+        p = self.paths.processed(system)
         return pd.read_parquet(self._need(p, f"clean@{system}"))
 
     def rejects(self, system: str) -> pd.DataFrame:
-        p = self.path("data", "processed", f"{system}.rejects.csv")
+        p = self.paths.rejects(system)
         return pd.read_csv(self._need(p, f"clean@{system}"))
 
     def datacard(self, system: str) -> dict[str, Any]:
-        return self._json(self.path("reports", "data", f"{system}.json"), f"clean@{system}")
+        return self._json(self.paths.data_card(system), f"clean@{system}")
 
     def accounting(self, system: str) -> pd.DataFrame:
         """One row per source: rows in, kept, merged, rejected (and the reasons)."""
@@ -110,13 +115,13 @@ class Workspace:
 
     # -- models --------------------------------------------------------------------------------
     def metrics(self, system: str) -> dict[str, Any]:
-        return self._json(self.path("reports", "metrics", f"{system}.json"), f"train@{system}")
+        return self._json(self.paths.metrics(system), f"train@{system}")
 
     def model_meta(self, system: str, target: str) -> dict[str, Any]:
         """Metadata of the trained model of ``target`` (``models/<system>/<target>/meta.json``)."""
         from alloyml.modeling.bundle import read_meta
 
-        p = self._need(self.path("models", system, target), f"train@{system}")
+        p = self._need(self.paths.models(system, target), f"train@{system}")
         try:
             return read_meta(p)
         except AlloyMLError as e:
@@ -132,40 +137,40 @@ class Workspace:
 
     # -- backtest ------------------------------------------------------------------------------
     def backtests(self) -> dict[str, dict[str, Any]]:
-        d = self.path("reports", "backtest")
+        d = self.paths.reports("backtest")
         return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}
 
     def anchors(self) -> list[dict[str, Any]]:
         """Published-result comparisons (optional ``anchors`` stage)."""
-        doc = self._json(self.path("reports", "benchmarks", "anchors.json"), "anchors")
+        doc = self._json(self.paths.paper_protocols(), "anchors")
         return list(doc) if isinstance(doc, list) else []
 
     # -- search --------------------------------------------------------------------------------
     def campaigns(self) -> list[str]:
         """Campaigns that have candidates, in params order (then any others found)."""
-        d = self.path("reports", "candidates")
+        d = self.paths.reports("candidates")
         found = {p.parent.name for p in d.glob("*/candidates.csv")} if d.is_dir() else set()
         order = list(self.params().get("search", {}).get("campaigns", {}))
         return [c for c in order if c in found] + sorted(found - set(order))
 
     def candidates(self, campaign: str) -> pd.DataFrame:
-        p = self.path("reports", "candidates", campaign, "candidates.csv")
+        p = self.paths.candidates(campaign, "candidates.csv")
         return pd.read_csv(self._need(p, f"search@{campaign}"))
 
     def pareto(self, campaign: str) -> pd.DataFrame:
-        p = self.path("reports", "candidates", campaign, "pareto.csv")
+        p = self.paths.candidates(campaign, "pareto.csv")
         return pd.read_csv(self._need(p, f"search@{campaign}"))
 
     def search_summary(self, campaign: str) -> dict[str, Any]:
-        p = self.path("reports", "candidates", campaign, "summary.json")
+        p = self.paths.candidates(campaign, "summary.json")
         return self._json(p, f"search@{campaign}")
 
     def campaign_file(self, campaign: str, name: str) -> Path:
         """A file the search wrote for ``campaign`` (e.g. ``pareto.png``, ``history.png``)."""
-        return self._need(self.path("reports", "candidates", campaign, name), f"search@{campaign}")
+        return self._need(self.paths.candidates(campaign, name), f"search@{campaign}")
 
     def candidates_markdown(self, campaign: str) -> str:
-        p = self.path("reports", "candidates", campaign, "candidates.md")
+        p = self.paths.candidates(campaign, "candidates.md")
         return self._need(p, f"search@{campaign}").read_text(encoding="utf-8")
 
     # -- tracking ------------------------------------------------------------------------------

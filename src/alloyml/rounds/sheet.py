@@ -18,9 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alloyml.config import NONE
 from alloyml.rounds.store import RoundError, Rounds
 from alloyml.schema import BALANCE, TARGETS
-from alloyml.search.campaign import NONE, Campaign
+from alloyml.search.campaign import Campaign
 from alloyml.search.candidates import process_columns
 
 SHEET_NAME = "round"

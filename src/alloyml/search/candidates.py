@@ -33,7 +33,14 @@ from threadpoolctl import threadpool_limits
 from alloyml.compositions import format_alloy, wt_to_at
 from alloyml.errors import AlloyMLError
 from alloyml.features.process import STAGES
-from alloyml.schema import ELEMENTS, LI_ALPHA_MAX_WT, LI_BETA_MIN_WT, PROCESS_NUMERIC, TARGETS
+from alloyml.schema import (
+    ELEMENTS,
+    LI_ALPHA_MAX_WT,
+    LI_BETA_MIN_WT,
+    PROCESS_NUMERIC,
+    TARGETS,
+    UNITS,
+)
 from alloyml.search.campaign import SPECIFIC, Campaign
 from alloyml.search.evaluate import DENSITY, Problem
 from alloyml.search.measured import Measured, in_ranges
@@ -41,10 +48,6 @@ from alloyml.search.space import Design, DesignSpace
 
 K_NEAREST = 3
 ACTIVE_TOL = 0.02
-UNITS = {
-    "ys_mpa": "MPa", "uts_mpa": "MPa", "elong_pct": "%", "hardness_hv": "HV",
-    DENSITY: "g/cm³", "specific_ys": "MPa·cm³/g", "specific_uts": "MPa·cm³/g",
-}  # fmt: skip
 
 
 # -- the trial table --------------------------------------------------------------------------
