@@ -41,55 +41,57 @@ FOREST_FORMAT_VERSION = 1
 
 
 class TreeEnsemble:
-    """Trees in flat node arrays; ``predict(X)`` walks all rows through all trees at once.
+    """Trees in flat node arrays, nodes in pre-order; ``predict(X)`` walks all rows through all
+    trees at once.
 
-    Leaves point to themselves (``left == right == node``), so a fixed number of steps (the
-    depth of the deepest tree) brings every row to its leaf.
+    In pre-order the left child of an internal node is the next node, so only ``right`` is
+    stored. Every split is ``x <= threshold`` on float32 inputs (XGBoost's ``x < t`` is
+    ``x <= `` the float32 just below ``t``). A leaf has threshold ``-inf`` and ``right`` pointing
+    to itself, so a fixed number of steps (the depth of the deepest tree) brings every row to
+    its leaf, and rows already there stay.
 
     Args:
-        left, right: child node ids (global over all trees); a leaf's are its own id.
+        right: right child of each node (global id over all trees); a leaf's is its own id.
         feature: column tested at each node (0 at leaves).
-        threshold: split value, float32.
+        threshold: float32 split value (``-inf`` at leaves).
         value: leaf output (float64 for forests, float32 for XGBoost), 0 at internal nodes.
-        default_left: where a missing (NaN) input goes; None = NaN compares false (goes right).
         roots: root node id of each tree.
-        depth: steps from the root to the deepest leaf.
-        op: ``"le"`` (go left when ``x <= t``, scikit-learn) or ``"lt"`` (``x < t``, XGBoost).
-        aggregate: ``"mean"`` (float64 sum over trees / number of trees) or ``"sum"`` (float32
-            sum onto ``base_score``).
-        base_score: added before the trees' outputs (``"sum"`` only).
+        aggregate: ``"mean"`` (float64 sum over trees in tree order / number of trees, as
+            scikit-learn's forests) or ``"sum"`` (float32 sum in tree order onto ``base_score``,
+            as XGBoost's CPU predictor).
         n_features: columns of the input.
+        default_left: where a missing (NaN) input goes; None: NaN compares false (goes right).
+        base_score: added before the trees' outputs (``"sum"`` only).
     """
 
     def __init__(
         self,
-        left: np.ndarray,
         right: np.ndarray,
         feature: np.ndarray,
         threshold: np.ndarray,
         value: np.ndarray,
         roots: np.ndarray,
-        depth: int,
-        op: str,
         aggregate: str,
         n_features: int,
         default_left: np.ndarray | None = None,
         base_score: float = 0.0,
     ) -> None:
-        if op not in ("le", "lt") or aggregate not in ("mean", "sum"):
-            raise ValueError(f"unknown comparison {op!r} or aggregation {aggregate!r}")
-        self.left = np.asarray(left, dtype=np.int32)
+        if aggregate not in ("mean", "sum"):
+            raise ValueError(f"unknown aggregation {aggregate!r}")
         self.right = np.asarray(right, dtype=np.int32)
         self.feature = np.asarray(feature, dtype=np.int32)
         self.threshold = np.asarray(threshold, dtype=np.float32)
         self.value = np.asarray(value)
         self.roots = np.asarray(roots, dtype=np.int32)
-        self.depth = int(depth)
-        self.op = op
+        self.leaf = self.right == np.arange(len(self.right), dtype=np.int32)
+        self.threshold[self.leaf] = -np.inf
         self.aggregate = aggregate
         self.n_features = int(n_features)
-        self.default_left = None if default_left is None else np.asarray(default_left, dtype=bool)
+        self.default_left = None
+        if default_left is not None and np.any(default_left):
+            self.default_left = np.asarray(default_left, dtype=bool) & ~self.leaf
         self.base_score = base_score
+        self.depth = _max_depth(self.right, self.leaf, self.roots)
         self.n_jobs = 1  # the walk is single-threaded numpy; kept for callers that set n_jobs
 
     @property
@@ -98,7 +100,7 @@ class TreeEnsemble:
 
     @property
     def n_nodes(self) -> int:
-        return len(self.left)
+        return len(self.right)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The scikit-learn-style parameter the search sets (``n_jobs``); predictions do not
@@ -109,48 +111,79 @@ class TreeEnsemble:
         self.n_jobs = int(params.get("n_jobs", self.n_jobs))
         return self
 
+    #: rows x trees walked per block (bounds the memory of a large batch)
+    BLOCK = 1 << 20
+    #: drop the (row, tree) pairs that reached their leaf every this many steps
+    COMPACT_EVERY = 6
+
     def apply(self, X: np.ndarray) -> np.ndarray:
-        """Leaf id reached by every row in every tree, shape ``(n_rows, n_trees)``."""
+        """Leaf id reached by every row in every tree, shape ``(n_trees, n_rows)``."""
         X32 = np.asarray(X, dtype=np.float64).astype(np.float32)
         if X32.ndim != 2 or X32.shape[1] != self.n_features:
             raise AlloyMLError(
                 f"the model expects {self.n_features} feature columns, got shape {X32.shape}"
             )
         n, t = X32.shape[0], self.n_trees
-        node = np.broadcast_to(self.roots, (n, t)).reshape(-1).copy()
-        row = np.repeat(np.arange(n, dtype=np.int64), t)
-        active = np.arange(n * t)  # positions of (row, tree) pairs not yet at a leaf
+        out = np.empty((t, n), dtype=np.int32)
+        rows = max(1, self.BLOCK // max(t, 1))
+        missing = self.default_left is not None and bool(np.isnan(X32).any())
+        for s in range(0, n, rows):
+            out[:, s : s + rows] = self._walk(X32[s : s + rows], missing)
+        return out
+
+    def _walk(self, X32: np.ndarray, missing: bool) -> np.ndarray:
+        n, t, nf = X32.shape[0], self.n_trees, self.n_features
         flat = X32.reshape(-1)
-        nf = self.n_features
-        for _ in range(self.depth):
-            if not len(active):
-                break
-            nd = node[active]
-            x = flat[row[active] * nf + self.feature[nd]]
-            thr = self.threshold[nd]
-            go_left = (x <= thr) if self.op == "le" else (x < thr)
-            if self.default_left is not None:
-                miss = np.isnan(x)
-                if miss.any():
-                    go_left = np.where(miss, self.default_left[nd], go_left)
-            nxt = np.where(go_left, self.left[nd], self.right[nd])
-            node[active] = nxt
-            active = active[self.left[nxt] != nxt]
-        return node.reshape(n, t)
+        node = np.repeat(self.roots, n)  # tree-major: pair p is (tree p // n, row p % n)
+        offset = np.tile(np.arange(n, dtype=np.int64) * nf, t)
+        feature, threshold, right = self.feature, self.threshold, self.right
+        active = None  # None: every pair
+        cur, off = node, offset
+        for step in range(self.depth):
+            x = flat[off + feature[cur]]
+            go_left = x <= threshold[cur]
+            if missing:
+                go_left |= np.isnan(x) & self.default_left[cur]
+            cur = np.where(go_left, cur + 1, right[cur])
+            if (step + 1) % self.COMPACT_EVERY == 0 and step + 1 < self.depth:
+                keep = ~self.leaf[cur]
+                if active is None:
+                    node, active = cur, np.flatnonzero(keep)
+                else:
+                    node[active] = cur
+                    active = active[keep]
+                cur, off = cur[keep], off[keep]
+                if not len(cur):
+                    break
+        if active is None:
+            node = cur
+        else:
+            node[active] = cur
+        return node.reshape(t, n)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        leaves = self.apply(X)
-        vals = self.value[leaves]
+        vals = self.value[self.apply(X)]  # (n_trees, n_rows)
         if self.aggregate == "mean":
-            acc = np.zeros(len(leaves), dtype=np.float64)
+            acc = np.zeros(vals.shape[1], dtype=np.float64)
             for j in range(self.n_trees):  # tree order, as scikit-learn accumulates
-                acc += vals[:, j]
+                acc += vals[j]
             acc /= self.n_trees
             return acc
-        acc32 = np.full(len(leaves), self.base_score, dtype=np.float32)
+        acc32 = np.full(vals.shape[1], self.base_score, dtype=np.float32)
         for j in range(self.n_trees):  # tree order, float32, as XGBoost's CPU predictor
-            acc32 += vals[:, j]
+            acc32 += vals[j]
         return acc32
+
+
+def _max_depth(right: np.ndarray, leaf: np.ndarray, roots: np.ndarray) -> int:
+    """Steps from a root to the deepest leaf, over all trees (level by level)."""
+    level, depth = roots.astype(np.int64), 0
+    while True:
+        level = level[~leaf[level]]
+        if not len(level):
+            return depth
+        level = np.concatenate([level + 1, right[level].astype(np.int64)])
+        depth += 1
 
 
 # -- scikit-learn forests -------------------------------------------------------------------------
@@ -234,7 +267,6 @@ def forest_from_arrays(a: dict[str, np.ndarray]) -> TreeEnsemble:
     ):
         raise AlloyMLError("forest file is inconsistent (node counts differ)")
     ids = np.arange(n, dtype=np.int64)
-    left = np.where(leaf, ids, ids + 1)
     right = np.where(leaf, ids, ids + 1 + skip)
     roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     tree_of = np.repeat(np.arange(len(sizes)), sizes)
@@ -249,21 +281,7 @@ def forest_from_arrays(a: dict[str, np.ndarray]) -> TreeEnsemble:
     threshold[~leaf] = a["threshold"]
     value = np.zeros(n, dtype=np.float64)
     value[leaf] = a["value"]
-    return TreeEnsemble(
-        left, right, feature, threshold, value, roots,
-        depth=_max_depth(left, right, roots), op="le", aggregate="mean", n_features=n_features,
-    )  # fmt: skip
-
-
-def _max_depth(left: np.ndarray, right: np.ndarray, roots: np.ndarray) -> int:
-    """Steps from a root to the deepest leaf, over all trees (vectorised level by level)."""
-    level, depth = roots.astype(np.int64), 0
-    while True:
-        level = level[left[level] != level]
-        if not len(level):
-            return depth
-        level = np.concatenate([left[level], right[level]])
-        depth += 1
+    return TreeEnsemble(right, feature, threshold, value, roots, "mean", n_features)
 
 
 def save_forest(forest: Any, path: str | Path) -> Path:
@@ -316,30 +334,30 @@ def from_xgboost_json(path: str | Path) -> TreeEnsemble | None:
         n_features = int(param["num_feature"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AlloyMLError(f"{path}: not an XGBoost JSON model ({exc})") from None
-    lefts, rights, feats, thrs, dls, roots, offset = [], [], [], [], [], [], 0
+    rights, feats, thrs, vals, dls, roots, offset = [], [], [], [], [], [], 0
     for t in trees:
         if any(t.get("split_type", [])) or t.get("categories"):
             return None
         left = np.asarray(t["left_children"], dtype=np.int64)
         right = np.asarray(t["right_children"], dtype=np.int64)
-        ids = np.arange(len(left))
-        leaf = left < 0
-        lefts.append(np.where(leaf, ids, left) + offset)
-        rights.append(np.where(leaf, ids, right) + offset)
-        feats.append(np.where(leaf, 0, np.asarray(t["split_indices"], dtype=np.int64)))
-        thrs.append(np.asarray(t["split_conditions"], dtype=np.float32))  # leaf value at leaves
-        dls.append(np.asarray(t["default_left"], dtype=bool))
+        order = _preorder(left, right)
+        pos = np.empty(len(order), dtype=np.int64)
+        pos[order] = np.arange(len(order))
+        leaf = left[order] < 0
+        ids = np.arange(len(order))
+        rights.append(np.where(leaf, ids, pos[np.where(leaf, 0, right[order])]) + offset)
+        feats.append(np.where(leaf, 0, np.asarray(t["split_indices"], dtype=np.int64)[order]))
+        cond = np.asarray(t["split_conditions"], dtype=np.float32)[order]  # leaf value at leaves
+        # x < t on float32 inputs is x <= (the float32 just below t)
+        thrs.append(np.where(leaf, np.float32(0), np.nextafter(cond, np.float32(-np.inf))))
+        vals.append(np.where(leaf, cond, np.float32(0)))
+        dls.append(np.asarray(t["default_left"], dtype=bool)[order])
         roots.append(offset)
-        offset += len(left)
-    left, right = np.concatenate(lefts), np.concatenate(rights)
-    thr = np.concatenate(thrs)
-    leaf = left == np.arange(offset)
-    roots_arr = np.asarray(roots, dtype=np.int64)
+        offset += len(order)
     return TreeEnsemble(
-        left, right, np.concatenate(feats), np.where(leaf, np.float32(0), thr),
-        np.where(leaf, thr, np.float32(0)).astype(np.float32), roots_arr,
-        depth=_max_depth(left, right, roots_arr), op="lt", aggregate="sum",
-        n_features=n_features, default_left=np.concatenate(dls), base_score=base,
+        np.concatenate(rights), np.concatenate(feats), np.concatenate(thrs),
+        np.concatenate(vals).astype(np.float32), np.asarray(roots), "sum", n_features,
+        default_left=np.concatenate(dls), base_score=base,
     )  # fmt: skip
 
 
@@ -350,9 +368,13 @@ class Neighbours:
     """Exact Euclidean k nearest neighbours by brute force (numpy), ``kneighbors`` as in
     scikit-learn: distances ascending, ties by lower training index.
 
-    Candidates are found with the expansion ``|z|^2 - 2 z.x + |x|^2`` (one matrix product per
-    chunk of queries); their distances are then recomputed as ``sqrt(sum((z - x)^2))``, and a
-    candidate set is widened whenever rounding could have changed which rows are the nearest.
+    Screening: squared distances from the expansion ``|z|^2 - 2 z.x + |x|^2`` in float32 (one
+    matrix product per chunk of queries) over the columns that vary in the training rows (a
+    constant column adds the same amount to every distance of a query). Each screened value
+    carries a rounding bound; the ``k + EXTRA`` best candidates get their distance recomputed
+    in float64 from the differences, and a query whose left-out rows could, within the bound,
+    still be as near as its k-th neighbour is answered from every such row instead. So the
+    neighbours are the exact ones, whatever the rounding of the screening.
 
     Args:
         X: training rows.
@@ -362,7 +384,7 @@ class Neighbours:
             last result.
     """
 
-    CHUNK = 256
+    CHUNK = 512
     #: candidates beyond k whose distances are computed exactly
     EXTRA = 8
 
@@ -370,12 +392,31 @@ class Neighbours:
         self._fit_X = np.ascontiguousarray(X, dtype=np.float64)
         self.n_neighbors = int(n_neighbors)
         self.keep = max(int(keep or 0), self.n_neighbors)
-        self._sq = np.einsum("ij,ij->i", self._fit_X, self._fit_X)
         self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._screen: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
 
     @property
     def n_samples_fit_(self) -> int:
         return len(self._fit_X)
+
+    def _prepare(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """Varying columns, constant columns, the varying part of the training rows, the
+        float32 screening matrix ``[-2 x, |x|^2 (1 - 2 tol)]`` and ``tol``."""
+        if self._screen is None:
+            X = self._fit_X
+            vary = np.flatnonzero(np.any(X != X[:1], axis=0))
+            const = np.setdiff1d(np.arange(X.shape[1]), vary)
+            Xv = np.ascontiguousarray(X[:, vary])
+            # rounding bound of the float32 expansion: inputs rounded to float32, a dot product
+            # of len(vary) + 1 terms (gamma_{d+1} <= (d + 1) 2^-23 for d 2^-24 < 1/2), 2^-22
+            # for the rest; relative to |z|^2 + 2 |x|^2
+            tol = (len(vary) + 1) * 2.0**-23 + 2.0**-22
+            sq = np.einsum("ij,ij->i", Xv, Xv)
+            screen = np.empty((len(Xv), len(vary) + 1), dtype=np.float32)
+            screen[:, :-1] = -2.0 * Xv
+            screen[:, -1] = sq * (1.0 - 2.0 * tol)
+            self._screen = (vary, const, Xv, np.ascontiguousarray(screen.T), tol)
+        return self._screen
 
     def kneighbors(
         self, Z: np.ndarray, n_neighbors: int | None = None
@@ -385,6 +426,8 @@ class Neighbours:
         if not 0 < k <= n_fit:
             raise ValueError(f"n_neighbors={k} must be within 1..{n_fit}")
         Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self._fit_X.shape[1]:
+            raise ValueError(f"expected {self._fit_X.shape[1]} columns, got shape {Z.shape}")
         last = self._last
         if last is not None and last[1].shape[1] >= k and np.array_equal(last[0], Z):
             return last[1][:, :k], last[2][:, :k]
@@ -397,31 +440,41 @@ class Neighbours:
         return dist[:, :k], idx[:, :k]
 
     def _chunk(self, Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        X, n_fit = self._fit_X, len(self._fit_X)
-        sq_z = np.einsum("ij,ij->i", Z, Z)
-        d2 = sq_z[:, None] - 2.0 * (Z @ X.T) + self._sq[None, :]
-        # rounding of the expansion is a few ulps of the squared norms: a training row within
-        # this margin of the k-th exact distance may be a true neighbour
-        margin = 1e-9 * (sq_z + self._sq.max()) + 1e-12
+        vary, const, Xv, screen_t, tol = self._prepare()
+        n_fit, nq = len(Xv), len(Z)
+        Zv = np.ascontiguousarray(Z[:, vary])
+        dz = Z[:, const] - self._fit_X[0, const]
+        base = np.einsum("ij,ij->i", dz, dz)  # the constant columns' share of every distance
+        sq_z = np.einsum("ij,ij->i", Zv, Zv)
+        za = np.ones((nq, len(vary) + 1), dtype=np.float32)
+        za[:, :-1] = Zv
+        # c + |z|^2 (1 - tol) is a lower bound of the squared distance over the varying columns
+        c = za @ screen_t
+        lift = sq_z * (1.0 - tol)
         kc = min(k + self.EXTRA, n_fit)
         if kc < n_fit:
-            part = np.argpartition(d2, kc, axis=1)
-            cand, nxt = part[:, :kc], np.take_along_axis(d2, part[:, kc : kc + 1], axis=1)[:, 0]
+            cand = np.argpartition(c, kc - 1, axis=1)[:, :kc]
         else:
-            cand, nxt = np.broadcast_to(np.arange(n_fit), (len(Z), n_fit)), np.full(len(Z), np.inf)
-        diff = X[cand] - Z[:, None, :]
-        dc = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        order = np.lexsort((cand, dc), axis=1)[:, :k]  # by distance, then by training index
-        dist, idx = np.take_along_axis(dc, order, axis=1), np.take_along_axis(cand, order, axis=1)
-        # the k-th distance must be clearly below every row left out, else check all rows
-        for i in np.flatnonzero(dist[:, -1] ** 2 + margin >= nxt - margin):
-            c = np.flatnonzero(d2[i] <= dist[i, -1] ** 2 + 2 * margin[i])
-            c = np.union1d(c, idx[i])
-            dfull = X[c] - Z[i]
-            dd = np.sqrt(np.einsum("ij,ij->i", dfull, dfull))
-            o = np.lexsort((c, dd))[:k]
-            dist[i], idx[i] = dd[o], c[o]
-        return dist, idx
+            cand = np.broadcast_to(np.arange(n_fit), (nq, n_fit))
+        diff = Xv[cand] - Zv[:, None, :]
+        d2c = np.einsum("ijk,ijk->ij", diff, diff)  # float64, from the differences
+        order = np.lexsort((cand, d2c), axis=1)[:, :k]  # by distance, then by training index
+        d2k = np.take_along_axis(d2c, order, axis=1)
+        idx = np.take_along_axis(cand, order, axis=1)
+        # every row left out must be provably farther than the k-th neighbour
+        limit = d2k[:, -1] * (1 + 1e-9) - lift
+        if kc < n_fit:
+            np.put_along_axis(c, cand, np.inf, axis=1)
+            unsure = np.flatnonzero(c.min(axis=1) <= limit)
+        else:
+            unsure = np.empty(0, dtype=np.int64)
+        for i in unsure:
+            rows = np.union1d(np.flatnonzero(c[i] <= limit[i]), cand[i])
+            dfull = Xv[rows] - Zv[i]
+            dd = np.einsum("ij,ij->i", dfull, dfull)
+            o = np.lexsort((rows, dd))[:k]
+            d2k[i], idx[i] = dd[o], rows[o]
+        return np.sqrt(d2k + base[:, None]), idx
 
 
 # -- schedule imputation (shared with alloyml.models.ScheduleImputer) -------------------------------
