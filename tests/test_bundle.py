@@ -225,3 +225,27 @@ def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
     assert loaded.domain.support_groups == groups
     assert isinstance(loaded.estimator, Imputed)
     np.testing.assert_array_equal(loaded.estimator.imputer_.medians_, est.imputer_.medians_)
+
+
+def test_scale_rows_are_stored_once_when_the_domain_shares_them(tmp_path, data):
+    """train's final fit calibrates the interval scale and the domain on the same rows: the
+    standardised rows are written once; a bundle whose domain saw other rows keeps both."""
+    shared = _bundle("et", data)
+    out = save_bundle(shared, tmp_path / "shared")
+    with np.load(out / "calibration.npz", allow_pickle=False) as z:
+        assert "scale_X" not in z.files and "scale_X_is_domain_train" in z.files
+    loaded = load_bundle(out)
+    assert loaded.domain.nn_ is loaded.interval.scaler_.nn_  # one neighbour search for both
+    other = _bundle("et", data)
+    other.domain = Domain(k=5, level=0.95).fit(data["X"][:80])
+    other.domain.calibrate(Domain(k=5).fit(data["X"][:40]).distance(data["X"][40:80]))
+    out2 = save_bundle(other, tmp_path / "other")
+    with np.load(out2 / "calibration.npz", allow_pickle=False) as z:
+        assert "scale_X" in z.files
+    loaded2 = load_bundle(out2)
+    assert loaded2.domain.nn_ is not loaded2.interval.scaler_.nn_
+    for b, got in ((shared, loaded), (other, loaded2)):
+        want = b.predict(data["X_new"])
+        res = got.predict(data["X_new"])
+        np.testing.assert_allclose(res["hi"], want["hi"], rtol=1e-12)
+        np.testing.assert_array_equal(res["in_domain"], want["in_domain"])

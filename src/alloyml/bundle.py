@@ -122,11 +122,15 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
         arrays |= {
             "scale_mean": sc.mean_,
             "scale_scale": sc.scale_,
-            "scale_X": sc.nn_._fit_X,  # standardised calibration rows
             "scale_res": sc.res_,
             "scale_k": np.array([sc.k]),
             "scale_floor": np.array([sc.floor]),
         }
+        scale_X = sc.nn_._fit_X  # standardised calibration rows
+        if _same_rows(sc, dm, scale_X):  # train's final fit: stored once, as domain_train
+            arrays["scale_X_is_domain_train"] = np.array([1])
+        else:
+            arrays["scale_X"] = scale_X
     if imputer is not None:
         arrays |= {
             "imputer_medians": imputer.medians_,
@@ -181,11 +185,10 @@ def load_bundle(path: str | Path) -> Bundle:
         sc.mean_, sc.scale_, sc.res_ = a["scale_mean"], a["scale_scale"], a["scale_res"]
         sc.global_ = float(np.mean(sc.res_)) or 1.0
         sc_k = min(sc.k, len(sc.res_))
-        if (
-            np.array_equal(sc.mean_, dm.mean_)
-            and np.array_equal(sc.scale_, dm.scale_)
-            and np.array_equal(a["scale_X"], dm.train_)
-        ):  # the final fit calibrates both on the same rows: one neighbour search serves both
+        if "scale_X" not in a and "scale_X_is_domain_train" not in a:
+            raise AlloyMLError(f"{d / 'calibration.npz'}: the interval scale has no rows")
+        if "scale_X" not in a or _same_rows(sc, dm, a["scale_X"]):
+            # the final fit calibrates both on the same rows: one neighbour search serves both
             dm.nn_ = sc.nn_ = compact.Neighbours(dm.train_, dm_k, keep=max(dm_k, sc_k))
         else:
             sc.nn_ = compact.Neighbours(a["scale_X"], sc_k)
@@ -198,6 +201,15 @@ def load_bundle(path: str | Path) -> Bundle:
         )
         est = compact.Imputed(est, imp)
     return Bundle(estimator=est, interval=iv, domain=dm, meta=meta)
+
+
+def _same_rows(sc: ConformalScale, dm: Domain, scale_X: np.ndarray) -> bool:
+    """Whether the interval scale's standardised rows are the domain model's."""
+    return (
+        np.array_equal(sc.mean_, dm.mean_)
+        and np.array_equal(sc.scale_, dm.scale_)
+        and np.array_equal(scale_X, dm.train_)
+    )
 
 
 def _is_sklearn_forest(est: Any) -> bool:
