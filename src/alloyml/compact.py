@@ -133,14 +133,17 @@ class TreeEnsemble:
 
     def _walk(self, X32: np.ndarray, missing: bool) -> np.ndarray:
         n, t, nf = X32.shape[0], self.n_trees, self.n_features
-        flat = X32.reshape(-1)
-        node = np.repeat(self.roots, n)  # tree-major: pair p is (tree p // n, row p % n)
-        offset = np.tile(np.arange(n, dtype=np.int64) * nf, t)
-        feature, threshold, right = self.feature, self.threshold, self.right
+        # feature-major input: the rows of one tree read one column at the root, few below
+        flat = np.ascontiguousarray(X32.T).reshape(-1)
+        ix = np.int32 if n * nf < 2**31 and n * t < 2**31 else np.int64
+        col = self.feature.astype(ix) * ix(n)  # where each node's column starts in ``flat``
+        node = np.repeat(self.roots.astype(ix), n)  # tree-major: pair p = (tree p // n, row p % n)
+        row = np.tile(np.arange(n, dtype=ix), t)
+        threshold, right = self.threshold, self.right.astype(ix, copy=False)
         active = None  # None: every pair
-        cur, off = node, offset
+        cur = node
         for step in range(self.depth):
-            x = flat[off + feature[cur]]
+            x = flat[col[cur] + row]
             go_left = x <= threshold[cur]
             if missing:
                 go_left |= np.isnan(x) & self.default_left[cur]
@@ -152,7 +155,7 @@ class TreeEnsemble:
                 else:
                     node[active] = cur
                     active = active[keep]
-                cur, off = cur[keep], off[keep]
+                cur, row = cur[keep], row[keep]
                 if not len(cur):
                     break
         if active is None:
@@ -385,6 +388,8 @@ class Neighbours:
     """
 
     CHUNK = 512
+    #: queries per block of the exact distances (a block of differences stays in cache)
+    SUB = 128
     #: candidates beyond k whose distances are computed exactly
     EXTRA = 8
 
@@ -456,8 +461,11 @@ class Neighbours:
             cand = np.argpartition(c, kc - 1, axis=1)[:, :kc]
         else:
             cand = np.broadcast_to(np.arange(n_fit), (nq, n_fit))
-        diff = Xv[cand] - Zv[:, None, :]
-        d2c = np.einsum("ijk,ijk->ij", diff, diff)  # float64, from the differences
+        d2c = np.empty(cand.shape)
+        for s in range(0, nq, self.SUB):  # float64, from the differences; small blocks: cache
+            diff = Xv[cand[s : s + self.SUB]]
+            diff -= Zv[s : s + self.SUB, None, :]
+            d2c[s : s + self.SUB] = np.einsum("ijk,ijk->ij", diff, diff)
         order = np.lexsort((cand, d2c), axis=1)[:, :k]  # by distance, then by training index
         d2k = np.take_along_axis(d2c, order, axis=1)
         idx = np.take_along_axis(cand, order, axis=1)
