@@ -103,8 +103,8 @@ def build_bundles(models_dir: Path, system: str = "al") -> None:
     import pandas as pd
 
     from alloyml.bundle import Bundle, save_bundle
-    from alloyml.models import make_model
     from alloyml.features import feature_labels
+    from alloyml.models import make_model
     from alloyml.params import featurize_preset, load_yaml, train_params
     from alloyml.train import _domain, _heldout_distances, _heldout_flags, _oof
     from alloyml.uncertainty import ConformalInterval
@@ -142,8 +142,12 @@ def build_bundles(models_dir: Path, system: str = "al") -> None:
             "alpha": cfg.alpha, "system": system, "preset": preset, "n_rows": len(y),
             "metrics": {"grouped": regression_metrics(y, oof)},
         }  # fmt: skip
-        save_bundle(Bundle(estimator=est, interval=iv, domain=dm, meta=meta), models_dir / system / target)
-        print(f"built {system}/{target} ({name}, {len(y)} rows) in {time.perf_counter() - t0:.0f} s")
+        save_bundle(
+            Bundle(estimator=est, interval=iv, domain=dm, meta=meta), models_dir / system / target
+        )
+        print(
+            f"built {system}/{target} ({name}, {len(y)} rows) in {time.perf_counter() - t0:.0f} s"
+        )
 
 
 def bundle_sizes(models_dir: Path, system: str = "al") -> dict[str, float]:

@@ -125,7 +125,9 @@ def test_decision_tree_on_threshold_edges(tmp_path):
     y = np.sin(3 * X[:, 0]) + X[:, 1]
     tree = DecisionTreeRegressor(random_state=0).fit(X, y)
     thr = tree.tree_.threshold[tree.tree_.feature >= 0].astype(np.float32)
-    edges = np.concatenate([np.nextafter(thr, np.float32(-1e9)), thr, np.nextafter(thr, np.float32(1e9))])
+    edges = np.concatenate(
+        [np.nextafter(thr, np.float32(-1e9)), thr, np.nextafter(thr, np.float32(1e9))]
+    )
     probe = np.column_stack([edges, np.resize(edges[::-1], len(edges))]).astype(np.float64)
     loaded = load_forest(save_forest(tree, tmp_path / "t.npz"))
     np.testing.assert_array_equal(loaded.predict(probe), tree.predict(probe))
@@ -134,7 +136,9 @@ def test_decision_tree_on_threshold_edges(tmp_path):
 def test_forest_file_refuses_a_tampered_or_foreign_file(tmp_path):
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
-    path = save_forest(RandomForestRegressor(n_estimators=3, random_state=0).fit(X, y), tmp_path / "f.npz")
+    path = save_forest(
+        RandomForestRegressor(n_estimators=3, random_state=0).fit(X, y), tmp_path / "f.npz"
+    )
     with np.load(path) as z:
         a = {k: z[k] for k in z.files}
     np.savez(tmp_path / "short.npz", **(a | {"value": a["value"][:-1]}))

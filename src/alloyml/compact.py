@@ -265,8 +265,10 @@ def forest_from_arrays(a: dict[str, np.ndarray]) -> TreeEnsemble:
     skip = a["skip"].astype(np.int64)
     n = int(sizes.sum())
     leaf = skip == 0
-    if len(skip) != n or int((~leaf).sum()) != len(a["feature"]) or int(leaf.sum()) != len(
-        a["value"]
+    if (
+        len(skip) != n
+        or int((~leaf).sum()) != len(a["feature"])
+        or int(leaf.sum()) != len(a["value"])
     ):
         raise AlloyMLError("forest file is inconsistent (node counts differ)")
     ids = np.arange(n, dtype=np.int64)
@@ -440,7 +442,9 @@ class Neighbours:
         dist = np.empty((len(Z), kk))
         idx = np.empty((len(Z), kk), dtype=np.int64)
         for s in range(0, len(Z), self.CHUNK):
-            dist[s : s + self.CHUNK], idx[s : s + self.CHUNK] = self._chunk(Z[s : s + self.CHUNK], kk)
+            dist[s : s + self.CHUNK], idx[s : s + self.CHUNK] = self._chunk(
+                Z[s : s + self.CHUNK], kk
+            )
         self._last = (Z.copy(), dist, idx)
         return dist[:, :k], idx[:, :k]
 
