@@ -23,6 +23,9 @@ bundle_max_mb=... heavy_s=...`` where ``ratio`` is ``predict_one_s / heavy_s``. 
 targets: ``predict_one_s <= 2``, ``predict_one_rss_mb <= 300``, ``predict_10k_s <= 5``,
 ``bundle_max_mb <= 10`` (MB = 10^6 bytes; a bundle is its folder).
 
+The measuring process imports numpy only (a child's peak RSS includes its parent's memory at
+the fork); bundles are built in a child process.
+
 Run from the project root: ``.venv/bin/python benchmarks/predict.py [--repeats 5]``
 """
 
@@ -74,22 +77,22 @@ def alloyml_command() -> list[str]:
 
 
 def write_inputs(path: Path, n: int, seed: int) -> None:
-    """``n`` plausible 7xxx alloys as a ``predict --input`` CSV."""
-    import pandas as pd
-
+    """``n`` plausible 7xxx alloys as a ``predict --input`` CSV (numpy only: the parent stays
+    small, see :func:`main`)."""
     rng = np.random.default_rng(seed)
-    pd.DataFrame(
-        {
-            "id": [f"S{i}" for i in range(n)],
-            "Zn": rng.uniform(4, 9, n).round(2),
-            "Mg": rng.uniform(1, 3, n).round(2),
-            "Cu": rng.uniform(0.5, 2.5, n).round(2),
-            "Zr": rng.uniform(0.05, 0.15, n).round(3),
-            "Cr": rng.choice([0.0, 0.2], n),
-            "temper": rng.choice(["T6", "T651", "T7351", "T73", "T76"], n),
-            "route": rng.choice(["extruded", "rolled", "forged"], n),
-        }
-    ).to_csv(path, index=False)
+    cols = {
+        "id": np.array([f"S{i}" for i in range(n)]),
+        "Zn": rng.uniform(4, 9, n).round(2),
+        "Mg": rng.uniform(1, 3, n).round(2),
+        "Cu": rng.uniform(0.5, 2.5, n).round(2),
+        "Zr": rng.uniform(0.05, 0.15, n).round(3),
+        "Cr": rng.choice([0.0, 0.2], n),
+        "temper": rng.choice(["T6", "T651", "T7351", "T73", "T76"], n),
+        "route": rng.choice(["extruded", "rolled", "forged"], n),
+    }
+    lines = [",".join(cols)]
+    lines += [",".join(str(v) for v in row) for row in zip(*cols.values(), strict=True)]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def has_bundles(models_dir: Path, system: str = "al") -> bool:
@@ -166,14 +169,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--keep", type=Path, help="build missing bundles here and keep them")
+    ap.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build_only:
+        build_bundles(args.build_only)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         models = args.models_dir
         if not has_bundles(models):
             models = args.keep or Path(tmp) / "models"
             if not has_bundles(models):
                 print(f"no Al bundles under {args.models_dir}: building them in {models}")
-                build_bundles(models)
+                # in a child process: a child's peak RSS counts its parent's memory at the fork,
+                # so the measuring process must stay small
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--build-only", str(models)]
+                subprocess.run(cmd, check=True, cwd=ROOT)
         sizes = bundle_sizes(models)
         for name, mb in sizes.items():
             files = ", ".join(f.name for f in sorted((models / "al" / name).iterdir()))
