@@ -76,6 +76,21 @@ def test_forest_file_predicts_bit_for_bit(tmp_path, alloys, params):
     np.testing.assert_array_equal(loaded.value[leaves], want)
 
 
+@pytest.mark.parametrize("name", ["et", "rf"])
+def test_forest_sends_missing_values_where_sklearn_does(tmp_path, name):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] - 2 * X[:, 1] + rng.normal(0, 0.1, 300)
+    X_fit = X.copy()
+    X_fit[rng.random(X.shape) < 0.1] = np.nan  # trees that learned a side for missing values
+    for train in (X, X_fit):
+        est = make_estimator(name, random_state=0, n_jobs=1, n_estimators=10).fit(train, y)
+        probe = X[:100].copy()
+        probe[rng.random(probe.shape) < 0.3] = np.nan
+        loaded = load_forest(save_forest(est, tmp_path / f"{name}.npz"))
+        np.testing.assert_array_equal(loaded.predict(probe), est.predict(probe))
+
+
 @realdata
 @pytest.mark.parametrize("with_missing", [False, True])
 def test_xgboost_json_predicts_bit_for_bit(tmp_path, alloys, with_missing):

@@ -7,8 +7,8 @@ both with numpy only, and gives the same numbers as the libraries:
 
 * :class:`TreeEnsemble` — every tree of an ensemble in flat node arrays, evaluated for all rows
   and all trees at once. From a fitted scikit-learn forest (:func:`from_sklearn_forest`; the
-  comparison ``x <= t`` on float32 inputs, tree outputs summed in tree order then averaged, as
-  scikit-learn does with one job) or from XGBoost's own JSON model file
+  comparison ``x <= t`` on float32 inputs, a NaN to the side scikit-learn records per node, tree
+  outputs summed in tree order then averaged, as scikit-learn does with one job) or from XGBoost's own JSON model file
   (:func:`from_xgboost_json`; ``x < t`` on float32 inputs, missing values to the default side,
   float32 leaf values summed in tree order onto the base score, as XGBoost's CPU predictor does).
 * The forest file format (:func:`save_forest` / :func:`load_forest`): a compressed ``.npz`` of
@@ -218,12 +218,13 @@ def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
     (``RandomForestRegressor``, ``ExtraTreesRegressor``) or a single ``DecisionTreeRegressor``.
 
     Per tree, nodes in pre-order: ``skip`` (size of the left subtree; 0 marks a leaf),
-    ``feature`` and ``threshold`` of the internal nodes, ``value`` of the leaves.
+    ``feature``, ``threshold`` and ``missing_left`` (bit-packed: where scikit-learn sends a NaN)
+    of the internal nodes, ``value`` of the leaves.
     """
     trees = getattr(forest, "estimators_", None)
     trees = [forest] if trees is None else list(trees)
     n_features = int(forest.n_features_in_)
-    skips, feats, thrs, vals, sizes, n_int = [], [], [], [], [], []
+    skips, feats, thrs, vals, sizes, n_int, miss = [], [], [], [], [], [], []
     for est in trees:
         tr = est.tree_
         if tr.n_outputs != 1 or tr.value.shape[2] != 1:
@@ -239,6 +240,7 @@ def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
         feats.append(tr.feature[order][~leaf])
         thrs.append(_float32_down(tr.threshold[order][~leaf]))
         vals.append(tr.value[order, 0, 0][leaf])
+        miss.append(np.asarray(tr.missing_go_to_left, dtype=bool)[order][~leaf])
         sizes.append(len(order))
         n_int.append(int((~leaf).sum()))
     skip_all = np.concatenate(skips)
@@ -251,6 +253,8 @@ def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
         "feature": feat_all.astype(np.uint16 if n_features < 2**16 else np.uint32),
         "threshold": np.concatenate(thrs).astype(np.float32),
         "value": np.concatenate(vals).astype(np.float64),
+        # where a missing (NaN) input goes at each internal node, as scikit-learn sends it
+        "missing_left": np.packbits(np.concatenate(miss)),
     }
 
 
@@ -286,7 +290,12 @@ def forest_from_arrays(a: dict[str, np.ndarray]) -> TreeEnsemble:
     threshold[~leaf] = a["threshold"]
     value = np.zeros(n, dtype=np.float64)
     value[leaf] = a["value"]
-    return TreeEnsemble(right, feature, threshold, value, roots, "mean", n_features)
+    missing_left = np.zeros(n, dtype=bool)
+    if "missing_left" in a:
+        missing_left[~leaf] = np.unpackbits(a["missing_left"], count=int((~leaf).sum())) > 0
+    return TreeEnsemble(
+        right, feature, threshold, value, roots, "mean", n_features, default_left=missing_left
+    )
 
 
 def save_forest(forest: Any, path: str | Path) -> Path:
