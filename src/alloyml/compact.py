@@ -6,21 +6,25 @@ the trees of a forest or a boosted ensemble, and find the nearest training rows.
 both with numpy only, and gives the same numbers as the libraries:
 
 * :class:`TreeEnsemble` — every tree of an ensemble in flat node arrays, evaluated for all rows
-  and all trees at once. From a fitted scikit-learn forest (:func:`from_sklearn_forest`; the
-  comparison ``x <= t`` on float32 inputs, a NaN to the side scikit-learn records per node, tree
-  outputs summed in tree order then averaged, as scikit-learn does with one job) or from XGBoost's own JSON model file
-  (:func:`from_xgboost_json`; ``x < t`` on float32 inputs, missing values to the default side,
-  float32 leaf values summed in tree order onto the base score, as XGBoost's CPU predictor does).
-* The forest file format (:func:`save_forest` / :func:`load_forest`): a compressed ``.npz`` of
-  plain numeric arrays (loaded with ``allow_pickle=False``), nodes in pre-order so the left child
-  of a node is the next node and only the size of its left subtree is stored. Thresholds are
-  stored as float32 rounded *down*: for every float32 input ``x``, ``x <= t`` and
-  ``x <= float32_down(t)`` agree, so predictions are unchanged (scikit-learn compares float32
-  inputs with float64 thresholds).
+  and all trees at once. From a fitted scikit-learn forest (:func:`save_forest`,
+  :func:`load_forest`: ``x <= t`` on float32 inputs, a NaN to the side scikit-learn records
+  per split, tree outputs summed in tree order then averaged, as scikit-learn does with one
+  job) or from XGBoost's own JSON model file (:func:`from_xgboost_json`: ``x < t`` on float32
+  inputs, a NaN to the split's default side, float32 leaf values summed in tree order onto the
+  base score, as XGBoost's CPU predictor does). Point predictions are the libraries' bit for bit.
+* The forest file format: a compressed ``.npz`` of plain numeric arrays (loaded with
+  ``allow_pickle=False``), nodes in pre-order so the left child of a node is the next node and
+  only the size of its left subtree is stored. Thresholds are stored as float32 rounded *down*:
+  for every float32 input ``x``, ``x <= t`` and ``x <= float32_down(t)`` agree, so predictions
+  are unchanged (scikit-learn compares float32 inputs with float64 thresholds). An extra-trees
+  forest of 100 trees on 3,000 Al rows (520,000 nodes) takes 1.8 MB, against 38 MB in skops.
 * :class:`Neighbours` — exact brute-force k nearest neighbours (Euclidean), the
-  :class:`sklearn.neighbors.NearestNeighbors` ``kneighbors`` call the domain model and the
-  interval scale make. Distances of the neighbours found are recomputed directly, so they agree
-  with scikit-learn's to rounding (about 1e-15 relative).
+  :class:`sklearn.neighbors.NearestNeighbors` ``kneighbors`` call of the domain model and the
+  interval scale. Distances are computed from the differences, scikit-learn's from the
+  expansion ``|z|^2 - 2 z.x + |x|^2``: they agree to scikit-learn's rounding. Between training
+  rows at exactly the same distance (duplicated rows) the lower index is taken; scikit-learn's
+  choice there follows its rounding, so the interval scale of a row whose k-th neighbours are
+  duplicates with different residuals can differ from scikit-learn's.
 * :func:`schedule_columns` / :func:`fill_schedule` — the schedule imputation of
   :class:`alloyml.models.ScheduleImputer`, which uses the same functions.
 """
@@ -224,7 +228,7 @@ def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
     trees = getattr(forest, "estimators_", None)
     trees = [forest] if trees is None else list(trees)
     n_features = int(forest.n_features_in_)
-    skips, feats, thrs, vals, sizes, n_int, miss = [], [], [], [], [], [], []
+    skips, feats, thrs, vals, sizes, miss = [], [], [], [], [], []
     for est in trees:
         tr = est.tree_
         if tr.n_outputs != 1 or tr.value.shape[2] != 1:
@@ -242,7 +246,6 @@ def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
         vals.append(tr.value[order, 0, 0][leaf])
         miss.append(np.asarray(tr.missing_go_to_left, dtype=bool)[order][~leaf])
         sizes.append(len(order))
-        n_int.append(int((~leaf).sum()))
     skip_all = np.concatenate(skips)
     feat_all = np.concatenate(feats)
     return {
