@@ -1,4 +1,9 @@
-"""Model bundles on disk: exact round trip, safe formats only, and refusal of untrusted code."""
+"""Model bundles on disk: exact round trip, safe formats only, and refusal of untrusted code.
+
+Forests and XGBoost models come back as :class:`alloyml.modeling.compact.TreeEnsemble` (numpy only) with
+the libraries' point predictions bit for bit; the k-NN parts (domain distance, interval scale)
+agree with scikit-learn's to floating-point rounding.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from alloyml.errors import AlloyMLError
 from alloyml.modeling.bundle import Bundle, load_bundle, save_bundle
+from alloyml.modeling.compact import Imputed, TreeEnsemble
 from alloyml.modeling.models import make_estimator
 from alloyml.modeling.uncertainty import ConformalInterval, Domain
 
@@ -61,7 +67,11 @@ def _bundle(name: str, data: dict[str, np.ndarray], normalised: bool = True) -> 
 
 @pytest.mark.parametrize(
     ("name", "fmt", "model_file"),
-    [("xgb", "xgboost_json", "model.json"), ("rf", "skops", "model.skops")],
+    [
+        ("xgb", "xgboost_json", "model.json"),
+        ("rf", "forest_npz", "model.forest.npz"),
+        ("et", "forest_npz", "model.forest.npz"),
+    ],
 )
 def test_round_trip_is_exact(tmp_path, data, name, fmt, model_file):
     b = _bundle(name, data)
@@ -70,14 +80,16 @@ def test_round_trip_is_exact(tmp_path, data, name, fmt, model_file):
         ["calibration.npz", "meta.json", model_file]
     )
     loaded = load_bundle(out)
-    assert type(loaded.estimator) is type(b.estimator)
+    assert isinstance(loaded.estimator, TreeEnsemble)
     assert loaded.meta["format"] == fmt
     assert loaded.features == FEATURES
     assert loaded.meta["n_rows"] == 120
     with threadpool_limits(limits=1):
         before, after = b.predict(data["X_new"]), loaded.predict(data["X_new"])
-    for key in ("pred", "lo", "hi", "domain_distance", "in_domain"):
+    for key in ("pred", "in_domain", "domain_support"):
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("lo", "hi", "domain_distance"):  # k-NN distances: rounding only
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-12, err_msg=key)
     assert after["in_domain"][:-1].any() and not after["in_domain"][-1]  # far row flagged
     assert loaded.interval.q_ == b.interval.q_
     assert loaded.domain.threshold_ == b.domain.threshold_
@@ -95,10 +107,11 @@ def test_plain_interval_round_trip(tmp_path, data):
     np.testing.assert_allclose(got["hi"] - got["lo"], 2 * b.interval.q_)  # constant width
 
 
-@pytest.mark.parametrize("name", ["mean", "ridge", "et", "gbr", "gp"])
+@pytest.mark.parametrize("name", ["mean", "ridge", "gbr", "gp"])
 def test_every_skops_family_loads(tmp_path, data, name):
     b = _bundle(name, data)
     loaded = load_bundle(save_bundle(b, tmp_path / name))
+    assert loaded.meta["format"] == "skops"
     with threadpool_limits(limits=1):
         np.testing.assert_allclose(
             loaded.predict(data["X_new"])["pred"], b.predict(data["X_new"])["pred"], rtol=1e-12
@@ -108,18 +121,29 @@ def test_every_skops_family_loads(tmp_path, data, name):
 def test_resave_replaces_the_old_model_file(tmp_path, data):
     out = save_bundle(_bundle("rf", data), tmp_path / "b")
     save_bundle(_bundle("xgb", data), out)
-    assert not (out / "model.skops").exists()
+    assert not (out / "model.forest.npz").exists()
     assert load_bundle(out).meta["model"] == "xgb"
+    save_bundle(_bundle("ridge", data), out)
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.npz", "meta.json", "model.skops"]
 
 
-def test_calibration_npz_needs_no_pickle(tmp_path, data):
+def test_calibration_and_forest_npz_need_no_pickle(tmp_path, data):
     out = save_bundle(_bundle("rf", data), tmp_path / "b")
-    with np.load(out / "calibration.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    assert {"q", "alpha", "domain_threshold", "scale_res"} <= set(arrays)
-    assert all(a.dtype != object for a in arrays.values())
+    for name in ("calibration.npz", "model.forest.npz"):
+        with np.load(out / name, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        assert all(a.dtype != object for a in arrays.values()), name
+    assert {"skip", "feature", "threshold", "value"} <= set(arrays)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["features"] == FEATURES and meta["format"] == "skops"
+    assert meta["features"] == FEATURES and meta["format"] == "forest_npz"
+
+
+def test_unknown_model_format_is_refused(tmp_path, data):
+    out = save_bundle(_bundle("rf", data), tmp_path / "b")
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps(meta | {"format": "pickle"}))
+    with pytest.raises(AlloyMLError, match="unknown model format 'pickle'"):
+        load_bundle(out)
 
 
 def test_missing_bundle_tells_to_run_dvc_repro(tmp_path):
@@ -199,6 +223,7 @@ def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
         np.testing.assert_array_equal(a[key], b[key])
     assert loaded.interval.q_out_ == iv.q_out_ > iv.q_
     assert loaded.domain.support_groups == groups
+    assert isinstance(loaded.estimator, Imputed)
     np.testing.assert_array_equal(loaded.estimator.imputer_.medians_, est.imputer_.medians_)
 
 
@@ -229,3 +254,27 @@ def test_bundle_without_frontier_keeps_its_interval(tmp_path, data):
     loaded = load_bundle(save_bundle(b, tmp_path / "b"))
     got = loaded.predict(data["X_new"])
     np.testing.assert_allclose(got["hi"] - got["lo"], 2 * b.interval.q_)
+
+
+def test_scale_rows_are_stored_once_when_the_domain_shares_them(tmp_path, data):
+    """train's final fit calibrates the interval scale and the domain on the same rows: the
+    standardised rows are written once; a bundle whose domain saw other rows keeps both."""
+    shared = _bundle("et", data)
+    out = save_bundle(shared, tmp_path / "shared")
+    with np.load(out / "calibration.npz", allow_pickle=False) as z:
+        assert "scale_X" not in z.files and "scale_X_is_domain_train" in z.files
+    loaded = load_bundle(out)
+    assert loaded.domain.nn_ is loaded.interval.scaler_.nn_  # one neighbour search for both
+    other = _bundle("et", data)
+    other.domain = Domain(k=5, level=0.95).fit(data["X"][:80])
+    other.domain.calibrate(Domain(k=5).fit(data["X"][:40]).distance(data["X"][40:80]))
+    out2 = save_bundle(other, tmp_path / "other")
+    with np.load(out2 / "calibration.npz", allow_pickle=False) as z:
+        assert "scale_X" in z.files
+    loaded2 = load_bundle(out2)
+    assert loaded2.domain.nn_ is not loaded2.interval.scaler_.nn_
+    for b, got in ((shared, loaded), (other, loaded2)):
+        want = b.predict(data["X_new"])
+        res = got.predict(data["X_new"])
+        np.testing.assert_allclose(res["hi"], want["hi"], rtol=1e-12)
+        np.testing.assert_array_equal(res["in_domain"], want["in_domain"])

@@ -241,6 +241,21 @@ def test_predict_table_columns_and_errors(bundles, user_table, caplog):
 
 
 @realdata
+def test_large_tables_predict_the_targets_in_threads_with_the_same_result(
+    bundles, user_table, monkeypatch
+):
+    import alloyml.modeling.predict as predict_module
+
+    big = pd.concat([user_table] * 3, ignore_index=True)
+    monkeypatch.setattr(predict_module, "PARALLEL_ROWS", 10**9)
+    sequential = predict_table(big, "al", bundles)
+    monkeypatch.setattr(predict_module, "PARALLEL_ROWS", 1)
+    threaded = predict_table(big, "al", bundles)
+    pd.testing.assert_frame_equal(threaded, sequential)
+    assert (threaded["error"] == "").sum() == 9
+
+
+@realdata
 def test_predict_table_on_training_rows_matches_the_training_features(bundles, jiang):
     """The user path (canonical_inputs + featurize) rebuilds exactly the training features."""
     cols = [*ELEMENTS, *PROCESS_NUMERIC, "route", "temper_class"]

@@ -8,8 +8,12 @@ source* and is kept distinct from ``0`` (reported as absent). Process stage colu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
-import pandera.pandas as pa
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 #: Every element any source reports, in a fixed order (alphabetical). A processed table carries
 #: all of them so that both systems share one column layout.
@@ -168,6 +172,8 @@ def conform(frame: pd.DataFrame, columns: tuple[str, ...] = ADAPTER_COLUMNS) -> 
 
 
 def _processed_schema() -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     nonneg = pa.Check.ge(0)
     cols: dict[str, pa.Column] = {}
     for col in CLEAN_COLUMNS:
@@ -202,5 +208,12 @@ def _processed_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=True, ordered=True, unique=["row_uid"])
 
 
-#: Strict schema of ``data/processed/<system>.parquet``.
-PROCESSED_SCHEMA = _processed_schema()
+def __getattr__(name: str) -> Any:
+    # PROCESSED_SCHEMA, the strict schema of ``data/processed/<system>.parquet``, is built on
+    # first use: pandera takes about 0.3 s to import, and ``alloyml predict`` needs only the
+    # column constants of this module
+    if name == "PROCESSED_SCHEMA":
+        schema = _processed_schema()
+        globals()[name] = schema
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

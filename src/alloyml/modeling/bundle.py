@@ -2,12 +2,18 @@
 
 ``models/<system>/<target>/`` holds:
 
-- ``model.json`` (XGBoost's own JSON format) or ``model.skops`` (scikit-learn via skops; on
-  load only scikit-learn / numpy / scipy types are trusted, anything else is refused);
+- ``model.json`` (XGBoost's own JSON format), ``model.forest.npz`` (a scikit-learn random or
+  extra-trees forest as plain arrays, see :mod:`alloyml.modeling.compact`) or ``model.skops`` (other
+  scikit-learn models via skops; on load only scikit-learn / numpy / scipy types are trusted,
+  anything else is refused);
 - ``calibration.npz``: arrays for the conformal interval and the domain of applicability,
   loaded with ``allow_pickle=False``;
 - ``meta.json``: model family and hyper-parameters, feature preset and feature names (the input
   schema), target, nominal coverage, validation metrics, data digest.
+
+Loading a forest or XGBoost bundle imports neither scikit-learn nor XGBoost: the trees are walked
+and the nearest training rows found with numpy (:mod:`alloyml.modeling.compact`), with the libraries'
+predictions. This is what keeps ``alloyml predict`` within two seconds.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from typing import Any
 import numpy as np
 
 from alloyml.errors import AlloyMLError
-from alloyml.modeling.models import ImputedRegressor, ScheduleImputer
+from alloyml.modeling import compact
 from alloyml.modeling.uncertainty import ConformalInterval, ConformalScale, Domain
+
+#: model files a bundle may hold (one at a time)
+MODEL_FILES = ("model.json", "model.forest.npz", "model.skops")
 
 #: The only non-default types skops may load: what alloyml's model families need (see
 #: :mod:`alloyml.modeling.models`). An exact list, not prefixes: ``builtins.eval`` or ``numpy.vectorize``
@@ -73,15 +82,20 @@ class Bundle:
 def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for old in ("model.json", "model.skops"):
+    for old in MODEL_FILES:
         (out / old).unlink(missing_ok=True)
     est = bundle.estimator
     imputer = None
-    if isinstance(est, ImputedRegressor):
+    if hasattr(est, "imputer_") and hasattr(est, "estimator_"):  # ImputedRegressor
         imputer, est = est.imputer_, est.estimator_
     if type(est).__module__.startswith("xgboost"):
         est.save_model(out / "model.json")
         kind = "xgboost_json"
+    elif _is_sklearn_forest(est):
+        compact.save_forest(est, out / "model.forest.npz")
+        kind = "forest_npz"
+    elif isinstance(est, compact.TreeEnsemble):
+        raise AlloyMLError("a loaded compact model cannot be saved again: save the fitted one")
     else:
         import skops.io as sio
 
@@ -110,11 +124,15 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
         arrays |= {
             "scale_mean": sc.mean_,
             "scale_scale": sc.scale_,
-            "scale_X": sc.nn_._fit_X,
             "scale_res": sc.res_,
             "scale_k": np.array([sc.k]),
             "scale_floor": np.array([sc.floor]),
         }
+        scale_X = sc.nn_._fit_X  # standardised calibration rows
+        if _same_rows(sc, dm, scale_X):  # train's final fit: stored once, as domain_train
+            arrays["scale_X_is_domain_train"] = np.array([1])
+        else:
+            arrays["scale_X"] = scale_X
     if imputer is not None:
         arrays |= {
             "imputer_medians": imputer.medians_,
@@ -139,26 +157,25 @@ def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle written by :func:`save_bundle` without unpickling anything."""
     d = Path(path)
     meta = read_meta(d)
-    if meta.get("format") == "xgboost_json":
-        from xgboost import XGBRegressor
+    meta_file = d / "meta.json"
+    fmt = meta.get("format")
+    if fmt == "xgboost_json":
+        est = compact.from_xgboost_json(d / "model.json")
+        if est is None:  # a model the numpy evaluator does not cover
+            from xgboost import XGBRegressor
 
-        est = XGBRegressor()
-        est.load_model(d / "model.json")
+            est = XGBRegressor()
+            est.load_model(d / "model.json")
+    elif fmt == "forest_npz":
+        est = compact.load_forest(d / "model.forest.npz")
+    elif fmt == "skops" or (fmt is None and (d / "model.skops").is_file()):
+        est = _load_skops(d / "model.skops")
     else:
-        import skops.io as sio
-
-        untrusted = sio.get_untrusted_types(file=d / "model.skops")
-        bad = [t for t in untrusted if t not in _TRUSTED_TYPES]
-        if bad:
-            raise AlloyMLError(f"{d / 'model.skops'} holds types alloyml does not trust: {bad}")
-        est = sio.load(d / "model.skops", trusted=untrusted)
+        raise AlloyMLError(f"{meta_file}: unknown model format {fmt!r}; retrain (dvc repro)")
     with np.load(d / "calibration.npz", allow_pickle=False) as z:
         a = {k: z[k] for k in z.files}
     dm = Domain(k=int(a["domain_k"][0]), level=float(a["domain_level"][0]))
     dm.mean_, dm.scale_, dm.train_ = a["domain_mean"], a["domain_scale"], a["domain_train"]
-    from sklearn.neighbors import NearestNeighbors
-
-    dm.nn_ = NearestNeighbors(n_neighbors=min(dm.k, len(dm.train_))).fit(dm.train_)
     dm.threshold_ = float(a["domain_threshold"][0])
     if "domain_support_keys" in a:
         dm.support_groups = _unpack_groups(a["domain_support_groups"])
@@ -173,19 +190,56 @@ def load_bundle(path: str | Path) -> Bundle:
     if "frontier" in a:  # bundles written before the frontier calibration have none
         iv.frontier_, iv.q_frontier_ = float(a["frontier"][0]), float(a["q_frontier"][0])
     iv.scaler_ = None
+    dm_k = min(dm.k, len(dm.train_))
     if "scale_res" in a:
         sc = ConformalScale(k=int(a["scale_k"][0]), floor=float(a["scale_floor"][0]))
         sc.mean_, sc.scale_, sc.res_ = a["scale_mean"], a["scale_scale"], a["scale_res"]
         sc.global_ = float(np.mean(sc.res_)) or 1.0
-        sc.nn_ = NearestNeighbors(n_neighbors=min(sc.k, len(sc.res_))).fit(a["scale_X"])
+        sc_k = min(sc.k, len(sc.res_))
+        if "scale_X" not in a and "scale_X_is_domain_train" not in a:
+            raise AlloyMLError(f"{d / 'calibration.npz'}: the interval scale has no rows")
+        if "scale_X" not in a or _same_rows(sc, dm, a["scale_X"]):
+            # the final fit calibrates both on the same rows: one neighbour search serves both
+            dm.nn_ = sc.nn_ = compact.Neighbours(dm.train_, dm_k, keep=max(dm_k, sc_k))
+        else:
+            sc.nn_ = compact.Neighbours(a["scale_X"], sc_k)
         iv.scaler_ = sc
+    if getattr(dm, "nn_", None) is None:
+        dm.nn_ = compact.Neighbours(dm.train_, dm_k)
     if "imputer_medians" in a:
-        imp = ScheduleImputer(tuple(meta["features"]))
-        imp.medians_, imp.fitted_keys_ = a["imputer_medians"], a["imputer_fitted_keys"]
-        wrapped = ImputedRegressor(est, tuple(meta["features"]))
-        wrapped.imputer_, wrapped.estimator_ = imp, est
-        est = wrapped
+        imp = compact.ScheduleFill(
+            tuple(meta["features"]), a["imputer_medians"], a["imputer_fitted_keys"]
+        )
+        est = compact.Imputed(est, imp)
     return Bundle(estimator=est, interval=iv, domain=dm, meta=meta)
+
+
+def _same_rows(sc: ConformalScale, dm: Domain, scale_X: np.ndarray) -> bool:
+    """Whether the interval scale's standardised rows are the domain model's."""
+    return (
+        np.array_equal(sc.mean_, dm.mean_)
+        and np.array_equal(sc.scale_, dm.scale_)
+        and np.array_equal(scale_X, dm.train_)
+    )
+
+
+def _is_sklearn_forest(est: Any) -> bool:
+    """A fitted single-output scikit-learn random or extra-trees forest regressor."""
+    return (
+        type(est).__module__.startswith("sklearn.ensemble")
+        and type(est).__name__ in ("RandomForestRegressor", "ExtraTreesRegressor")
+        and getattr(est, "n_outputs_", 1) == 1
+    )
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    bad = [t for t in untrusted if t not in _TRUSTED_TYPES]
+    if bad:
+        raise AlloyMLError(f"{path} holds types alloyml does not trust: {bad}")
+    return sio.load(path, trusted=untrusted)
 
 
 def _pack_groups(groups: tuple[tuple[int, ...], ...]) -> np.ndarray:

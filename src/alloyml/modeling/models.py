@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from alloyml.errors import ConfigError
+from alloyml.modeling.compact import fill_schedule, schedule_columns
 
 MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp")
 
@@ -148,20 +149,7 @@ class ScheduleImputer(TransformerMixin, BaseEstimator):
         self.feature_names = tuple(feature_names)
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, int, int]:
-        names = list(self.feature_names)
-        keys = [j for j, f in enumerate(names) if f.startswith("proc_temper_")]
-        stage = [
-            j
-            for j, f in enumerate(names)
-            if f.startswith(("proc_has_", "proc_homog", "proc_sol", "proc_age"))
-            or f in ("proc_n_sol_stages", "proc_n_age_stages")
-        ]
-        return (
-            np.array(keys),
-            np.array(stage),
-            names.index("proc_schedule_known"),
-            names.index("proc_stages_implied"),
-        )
+        return schedule_columns(self.feature_names)
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ScheduleImputer:
         X = np.asarray(X, dtype=float)
@@ -177,14 +165,7 @@ class ScheduleImputer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        X = np.array(X, dtype=float, copy=True)
-        keys, stage, known, implied = self._columns()
-        key = X[:, keys].argmax(axis=1)
-        has_key = X[:, keys].max(axis=1) > 0
-        fill = has_key & (X[:, known] == 0) & (X[:, implied] > 0) & self.fitted_keys_[key]
-        if fill.any():
-            X[np.ix_(fill, stage)] = self.medians_[key[fill]]
-        return X
+        return fill_schedule(X, self._columns(), self.medians_, self.fitted_keys_)
 
 
 class ImputedRegressor(RegressorMixin, BaseEstimator):

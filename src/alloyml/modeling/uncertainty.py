@@ -42,8 +42,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
+# scikit-learn's NearestNeighbors is imported where a model is fitted: a loaded bundle searches
+# neighbours with alloyml.modeling.compact.Neighbours, so prediction does not import scikit-learn.
 from alloyml.config import DEFAULT_ALPHA
 
 
@@ -103,6 +104,8 @@ class Domain:
     min_support: int = 5
 
     def fit(self, X: np.ndarray) -> Domain:
+        from sklearn.neighbors import NearestNeighbors
+
         X = np.asarray(X, dtype=float)
         self.mean_, self.scale_ = _feature_scale(X)
         self.train_ = _standardise(X, self.mean_, self.scale_)
@@ -146,6 +149,8 @@ class ConformalScale:
     floor: float = 0.25
 
     def fit(self, X: np.ndarray, abs_residuals: np.ndarray) -> ConformalScale:
+        from sklearn.neighbors import NearestNeighbors
+
         X = np.asarray(X, dtype=float)
         self.mean_, self.scale_ = _feature_scale(X)
         self.res_ = np.asarray(abs_residuals, dtype=float)

@@ -73,7 +73,9 @@ class SearchResult:
 
 def _digest_files(d: Path) -> str:
     h = hashlib.sha256()
-    for name in ("meta.json", "model.json", "model.skops", "calibration.npz"):
+    from alloyml.modeling.bundle import MODEL_FILES
+
+    for name in ("meta.json", *MODEL_FILES, "calibration.npz"):
         p = d / name
         if p.is_file():
             h.update(name.encode())
