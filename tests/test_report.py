@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import tomllib
 from fnmatch import fnmatch
@@ -277,3 +278,148 @@ def test_provenance_commit(project):
     (project / "params.yaml").write_text("base: {systems: [al]}\n")
     assert git_commit(project, mark_dirty=True) == f"{head} (with uncommitted changes)"
     assert git_commit(project) == head
+
+
+# -- lab rounds (issue 12) ---------------------------------------------------------------------
+ROUND_CAMPAIGN = "al_uhs"  # a campaign of the repository's params.yaml (maximises uts_mpa)
+# round -> candidate -> (alloy, {property: (pred, lo, hi)}); measured specimens per candidate
+ROUNDS = {
+    1: {
+        "c1": (
+            f"Al-8Zn {SCRIPT}",
+            {"uts_mpa": (700.0, 650.0, 750.0), "elong_pct": (10.0, 8.0, 12.0)},
+        ),
+        "c2": ("Al-7Zn-2Mg", {"uts_mpa": (690.0, 640.0, 740.0), "elong_pct": (9.0, 7.0, 11.0)}),
+        "c3": ("Al-9Zn-2Cu", {"uts_mpa": (710.0, 655.0, 765.0), "elong_pct": (8.5, 6.5, 10.5)}),
+    },
+    2: {
+        "c1": ("Al-8.5Zn-2Mg", {"uts_mpa": (760.0, 700.0, 820.0), "elong_pct": (9.0, 7.0, 11.0)}),
+        "c2": ("Al-10Zn-2Mg", {"uts_mpa": (780.0, 710.0, 850.0), "elong_pct": (8.0, 6.0, 10.0)}),
+    },
+}
+SPECIMENS = {  # round -> rows of measured.csv (c3 of round 1 and c2 of round 2 are pending)
+    1: [("c1", 720.0, 7.0), ("c1", 740.0, 7.4), ("c2", 600.0, 11.0)],
+    2: [("c1", 705.0, None)],
+}
+
+
+def _write_rounds(root: Path) -> None:
+    """Round folders as ``alloyml round propose`` and ``record`` leave them: the manifest
+    (``round.json``) and the kept specimens (``measured.csv``) that the status reads."""
+    for n, cands in ROUNDS.items():
+        folder = root / "data" / "rounds" / ROUND_CAMPAIGN / f"round-{n}"
+        manifest = {
+            "campaign": ROUND_CAMPAIGN, "round": n, "created_utc": f"2025-0{n}-01T10:00:00Z",
+            "models": {"uts_mpa": {"model": f"et{SCRIPT}", "registry_version": str(n + 2),
+                                   "files": f"abc{n}"},
+                       "elong_pct": {"model": "gbr", "registry_version": "n/a",
+                                     "files": f"def{n}"}},
+            "candidates": [
+                {"id": f"{ROUND_CAMPAIGN}-r{n}-{k}", "alloy": alloy,
+                 "predictions": {t: {"pred": p, "lo": lo, "hi": hi}
+                                 for t, (p, lo, hi) in preds.items()}}
+                for k, (alloy, preds) in cands.items()
+            ],
+        }  # fmt: skip
+        _write_json(folder / "round.json", manifest)
+        rows = [
+            {"candidate_id": f"{ROUND_CAMPAIGN}-r{n}-{k}", "uts_mpa": u, "elong_pct": e}
+            for k, u, e in SPECIMENS[n]
+        ]
+        pd.DataFrame(rows).to_csv(folder / "measured.csv", index=False)
+
+
+def _expected_status() -> tuple[list[list[str]], dict[int, tuple[int, int, float]]]:
+    """Hit cells per candidate-property, and per round (hits, pairs, best uts_mpa in round)."""
+    cells, per_round = [], {}
+    for n, cands in ROUNDS.items():
+        hits = pairs = 0
+        best = float("nan")
+        for k, (_, preds) in cands.items():
+            rows = [s for s in SPECIMENS[n] if s[0] == k]
+            for i, (t, (_, lo, hi)) in enumerate(preds.items()):
+                vals = [r[1 + i] for r in rows if r[1 + i] is not None]
+                if not vals:
+                    cells.append([f"{ROUND_CAMPAIGN}-r{n}-{k}", t, "–"])
+                    continue
+                m = sum(vals) / len(vals)
+                pairs += 1
+                hits += lo <= m <= hi
+                cells.append([f"{ROUND_CAMPAIGN}-r{n}-{k}", t, "hit" if lo <= m <= hi else "MISS"])
+                if t == "uts_mpa" and not m <= best:
+                    best = m
+        per_round[n] = (hits, pairs, best)
+    return cells, per_round
+
+
+@pytest.fixture
+def rounds_project(project) -> Path:
+    (project / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    _write_rounds(project)
+    return project
+
+
+def test_lab_rounds_section(rounds_project):
+    """Per round: measured/pending, interval hits and hit rate, best and best so far, the
+    model versions; per candidate: predicted vs measured with hit or MISS. Names are text."""
+    html = render(Workspace.at(rounds_project))
+    t = tables(html)
+    cells, per_round = _expected_status()
+    assert {c[2] for c in cells} == {"hit", "MISS", "–"}  # the fixture has all three
+    detail = t[f"round-candidates-{ROUND_CAMPAIGN}"]
+    header = detail[0]
+    assert header[-1] == "hit" and "predicted [interval]" in header
+    got = [[r[header.index("candidate")], r[header.index("property")].split(" ")[0], r[-1]]
+           for r in detail[1:]]  # fmt: skip
+    assert got == cells
+    first = detail[1]
+    assert first[header.index("alloy")] == f"Al-8Zn {SCRIPT}"
+    assert first[header.index("predicted [interval]")] == "700.0 [650.0, 750.0]"
+    assert first[header.index("measured")] == "730.0"  # mean of the two kept specimens
+    assert first[header.index("specimens")] == "2"
+
+    summary = t[f"rounds-{ROUND_CAMPAIGN}"]
+    h = summary[0]
+    best_so_far = float("-inf")
+    for row, n in zip(summary[1:], ROUNDS, strict=True):
+        hits, pairs, best = per_round[n]
+        best_so_far = max(best_so_far, best)
+        measured = len({s[0] for s in SPECIMENS[n]})
+        assert row[h.index("round")] == str(n)
+        assert row[h.index("measured")] == str(measured)
+        assert row[h.index("pending")] == str(len(ROUNDS[n]) - measured)
+        assert row[h.index("interval hits")] == f"{hits}/{pairs}"
+        assert row[h.index("hit rate")] == f"{100 * hits / pairs:.0f} %"
+        assert row[h.index("best uts_mpa [MPa] in round")] == f"{best:.1f}"
+        assert row[h.index("best so far")] == f"{best_so_far:.1f}"
+        models = row[-1]
+        assert f"registry v{n + 2}, files abc{n}" in models and f"files def{n}" in models
+        assert f"et{SCRIPT}" in models  # escaped in the page, text in the parsed cell
+    assert per_round[1][0] / per_round[1][1] != per_round[2][0] / per_round[2][1]
+    all_hits = sum(v[0] for v in per_round.values())
+    all_pairs = sum(v[1] for v in per_round.values())
+    assert f"interval hit rate over all rounds {100 * all_hits / all_pairs:.0f} % " in html
+    assert "<script" not in html.lower()
+    assert "<li><a href='#rounds'>Lab rounds</a></li>" in html
+    assert "no lab rounds yet" not in html
+
+
+def test_lab_rounds_none_or_unreadable(rounds_project):
+    """No rounds: one line says so. A campaign folder the params do not declare, or a broken
+    round.json, is a note in its block, never a crash of the report."""
+    from alloyml.reporting.workspace import NO_ROUNDS
+
+    shutil.rmtree(rounds_project / "data" / "rounds")
+    html = render(Workspace.at(rounds_project))
+    assert html.count(NO_ROUNDS.replace("<", "&lt;").replace(">", "&gt;")) == 1
+    assert "rounds-" not in "".join(tables(html))
+
+    _write_rounds(rounds_project)
+    man = rounds_project / "data" / "rounds" / ROUND_CAMPAIGN / "round-2" / "round.json"
+    man.write_text(man.read_text().replace('"candidates"', '"cands"'))
+    other = rounds_project / "data" / "rounds" / "gone" / "round-1"
+    shutil.copytree(man.parent.parent / "round-1", other)
+    html = render(Workspace.at(rounds_project))
+    assert "rounds of &#39;al_uhs&#39; in data/rounds/al_uhs cannot be read (KeyError" in html
+    assert "rounds of &#39;gone&#39;: unknown campaign &#39;gone&#39;" in html
+    assert "no lab rounds yet" not in html

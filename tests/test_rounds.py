@@ -314,3 +314,12 @@ def test_two_rounds_replayed_on_jiang(tmp_path, monkeypatch, mirror, jiang):
     assert f"{sum(hits)}/6" in r.output
     best = max(float(a) for a in answers["uts_mpa"].iloc[:3])
     assert f"{best:.4g}" in r.output
+    # the report's Lab rounds section and notebook 03 read the same status through the workspace
+    from alloyml.reporting.workspace import Workspace
+    from alloyml.rounds.status import hit_label
+
+    st = Workspace.at(root).round_status(CAMPAIGN)
+    assert st.hit_rate == pytest.approx(np.mean(hits))
+    shown = st.candidates.loc[st.candidates["measured"].notna(), "hit"].map(hit_label)
+    assert shown.tolist() == ["hit" if h else "MISS" for h in hits]
+    assert Workspace.at(root).round_campaigns() == [CAMPAIGN]

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from alloyml.reporting.workspace import NO_ROUNDS
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
@@ -93,6 +95,9 @@ def test_candidates(workspace, monkeypatch):
         assert f"{c}: {len(cand)} candidates" in text
         assert cand["alloy"].iloc[0] in text
     assert _images(nb) >= len(campaigns)  # one trade-off plot per campaign
+    # the quick run records no lab round: the round status section says so in one line
+    assert not (workspace / "data" / "rounds").exists()
+    assert NO_ROUNDS in text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -34,7 +34,8 @@ from alloyml.errors import AlloyMLError
 from alloyml.headline import best_candidate
 from alloyml.modeling.tracking import file_digest, git_commit
 from alloyml.modeling.validation import PROTOCOLS
-from alloyml.reporting.workspace import Workspace, WorkspaceError
+from alloyml.reporting.workspace import NO_ROUNDS, Workspace, WorkspaceError
+from alloyml.rounds.status import hit_label
 from alloyml.schema import PROCESS_NUMERIC, TARGETS, UNITS
 
 # Number formats of the report, public so that tests and notebooks can find a value as printed.
@@ -782,6 +783,84 @@ def _candidates_section(
     return {"campaigns": blocks}
 
 
+def _rounds_section(ws: Workspace) -> dict[str, Any]:
+    """Lab rounds (``data/rounds/<campaign>/``): per round and per candidate, what
+    ``alloyml round status`` prints (:meth:`Workspace.round_status`, no second implementation)."""
+    blocks = []
+    for name in ws.round_campaigns():
+        b = Block(f"rounds-{name}", name)
+        blocks.append(b)
+        try:
+            st = ws.round_status(name)
+        except WorkspaceError as e:
+            b.add("note", str(e))
+            continue
+        q = st.objective
+        r, d = st.rounds, st.candidates
+        hits, pairs = int(r["hits"].sum()), int(r["pairs"].sum())
+        rate = (
+            f"interval hit rate over all rounds {_percent(st.hit_rate)} ({hits} of {pairs} "
+            "measured candidate–property pairs inside the interval predicted when proposed)"
+            if pairs
+            else "nothing measured yet, so no interval hit rate"
+        )
+        best = "highest" if st.direction == "maximize" else "lowest"
+        b.add(
+            "p",
+            f"{len(r)} round(s), {int(r['candidates'].sum())} candidates, "
+            f"{int(r['measured'].sum())} measured, {int(r['pending'].sum())} pending; {rate}. "
+            f"Best = the {best} measured {_label(q)} (the campaign's first objective), mean of "
+            "a candidate's kept specimens.",
+        )
+        f = _digits(q)
+        per_round = pd.DataFrame(
+            {
+                "round": r["round"],
+                "proposed": r["proposed"],
+                "candidates": r["candidates"],
+                "measured": r["measured"],
+                "pending": r["pending"],
+                "interval hits": [f"{h}/{n}" for h, n in zip(r["hits"], r["pairs"], strict=True)],
+                "hit rate": [_cell(None) if _missing(x) else _percent(x) for x in r["hit_rate"]],
+                f"best {_label(q)} in round": r[f"best_{q}"].map(f),
+                "best so far": r[f"best_so_far_{q}"].map(f),
+                "models (registry version, digest of the files)": [
+                    "; ".join(str(m).splitlines()) for m in r["models"]
+                ],
+            }
+        )
+        b.add("table", _table(per_round, f"rounds-{name}", "Rounds", text=True))
+        if d.empty:
+            continue
+        cand = pd.DataFrame(
+            {
+                "round": d["round"],
+                "candidate": d["candidate_id"],
+                "alloy": d["alloy"],
+                "property": d["property"].map(_label),
+                "predicted [interval]": [
+                    f"{_digits(t)(p)} [{_digits(t)(lo)}, {_digits(t)(hi)}]"
+                    for t, p, lo, hi in zip(d["property"], d["pred"], d["lo"], d["hi"], strict=True)
+                ],
+                "measured": [
+                    _digits(t)(m) for t, m in zip(d["property"], d["measured"], strict=True)
+                ],
+                "specimens": d["n_specimens"],
+                "hit": d["hit"].map(hit_label),
+            }
+        )
+        b.add(
+            "table",
+            _table(
+                cand,
+                f"round-candidates-{name}",
+                "Predicted vs measured (hit: inside the interval; MISS: outside; –: no measured value yet)",
+                text=True,
+            ),
+        )
+    return {"campaigns": blocks, "none": NO_ROUNDS}
+
+
 # -- the page --------------------------------------------------------------------------------
 def _systems(ws: Workspace) -> list[str]:
     """Systems of params.yaml, then any others the run left a data card or metrics for."""
@@ -840,6 +919,7 @@ def render(ws: Workspace) -> str:
             models=_models_section(ws, systems, levels),
             backtest=_backtest_section(ws),
             candidates=_candidates_section(ws, levels),
+            rounds=_rounds_section(ws),
         )
     )
 

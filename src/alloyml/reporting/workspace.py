@@ -9,6 +9,7 @@ through :class:`Workspace`. The layout is the one ``dvc.yaml`` writes:
 * ``reports/plots/<system>/*.png`` (train plots);
 * ``reports/backtest/<dataset>.json`` and ``.png`` (discovery backtest);
 * ``reports/candidates/<campaign>/`` (search: candidates.csv, pareto.csv, summary.json, PNGs);
+* ``data/rounds/<campaign>/round-N/`` (lab rounds: ``alloyml round propose`` / ``record``);
 * ``mlflow.db`` or ``$ALLOYML_TRACKING_URI`` (MLflow runs of every stage that logs).
 
 :meth:`Workspace.find` takes ``$ALLOYML_WORKSPACE`` when set (the tests point it at a quick
@@ -21,7 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -29,7 +30,17 @@ from alloyml.errors import AlloyMLError
 from alloyml.params import load_yaml
 from alloyml.paths import ProjectPaths
 
+if TYPE_CHECKING:
+    from alloyml.rounds import Rounds
+    from alloyml.rounds.status import Status
+
 WORKSPACE_ENV = "ALLOYML_WORKSPACE"
+
+#: What the report and notebook 03 say when no campaign has a lab round yet.
+NO_ROUNDS = (
+    "no lab rounds yet (data/rounds/<campaign>/round-N): "
+    "`alloyml round propose <campaign>` starts one"
+)
 
 
 class WorkspaceError(AlloyMLError):
@@ -172,6 +183,51 @@ class Workspace:
     def candidates_markdown(self, campaign: str) -> str:
         p = self.paths.candidates(campaign, "candidates.md")
         return self._need(p, f"search@{campaign}").read_text(encoding="utf-8")
+
+    # -- lab rounds ----------------------------------------------------------------------------
+    def round_campaigns(self) -> list[str]:
+        """Campaigns with at least one lab round, in params order (then any others found)."""
+        from alloyml.rounds import Rounds
+
+        d = self.paths.rounds()
+        found = (
+            {p.name for p in d.iterdir() if p.is_dir() and Rounds(d, p.name).numbers()}
+            if d.is_dir()
+            else set()
+        )
+        order = list((self.params().get("search") or {}).get("campaigns") or {})
+        return [c for c in order if c in found] + sorted(found - set(order))
+
+    def rounds(self, campaign: str) -> Rounds:
+        """The rounds folder of ``campaign`` (``data/rounds/<campaign>``)."""
+        from alloyml.rounds import Rounds
+
+        return Rounds(self.paths.rounds(), campaign)
+
+    def round_status(self, campaign: str) -> Status:
+        """What ``alloyml round status <campaign>`` prints, as tables
+        (:func:`alloyml.rounds.status.round_status`; best values judged by the campaign's first
+        objective as ``params.yaml`` declares it, like the command)."""
+        from alloyml.rounds.status import round_status
+        from alloyml.search.campaign import get_campaign
+
+        rounds = self.rounds(campaign)
+        if not rounds.numbers():
+            raise WorkspaceError(
+                f"no lab round of {campaign!r} in {rounds.folder.relative_to(self.root)}: "
+                f"run `alloyml round propose {campaign}` first"
+            )
+        try:
+            camp = get_campaign(self.params(), campaign)
+        except AlloyMLError as e:
+            raise WorkspaceError(f"rounds of {campaign!r}: {e}") from e
+        try:
+            return round_status(camp, rounds)
+        except (KeyError, TypeError, ValueError, OSError) as e:
+            raise WorkspaceError(
+                f"rounds of {campaign!r} in {rounds.folder.relative_to(self.root)} cannot be "
+                f"read ({type(e).__name__}: {e}); check round.json and measured.csv"
+            ) from e
 
     # -- tracking ------------------------------------------------------------------------------
     @property

@@ -50,6 +50,14 @@ def _measured_quantity(rows: pd.DataFrame, q: str) -> pd.Series:
     return (rows[base] if base in rows else pd.Series(np.nan, index=rows.index)) / rho
 
 
+def hit_label(hit: Any) -> str:
+    """``hit``, ``MISS`` or ``–`` (not measured yet): a :attr:`Status.candidates` ``hit`` as the
+    report and notebook 03 print it (the words of ``alloyml round status``)."""
+    if hit is None or bool(pd.isna(hit)):
+        return "–"
+    return "hit" if bool(hit) else "MISS"
+
+
 def _version(model: dict[str, Any]) -> str:
     v = str(model.get("registry_version", "n/a"))
     return "n/a" if v == "n/a" else f"v{v}"
