@@ -19,28 +19,12 @@ Run: ``.venv/bin/python benchmarks/cli.py [--repeats 5]``
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall time in s and peak RSS in MB of one run of ``cmd`` (output discarded)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0  # Linux reports KiB
+from measure import run_once  # benchmarks/measure.py
 
 
 def measure(cmd: list[str], repeats: int) -> tuple[float, float]:

@@ -42,23 +42,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measure import run_once  # benchmarks/measure.py
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOY = "Al-5.6Zn-2.5Mg-1.6Cu-0.23Cr"
-
-
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall time in s and peak RSS in MB of one run of ``cmd`` (stdout discarded)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0  # Linux reports KiB
 
 
 def measure(cmd: list[str], repeats: int) -> tuple[float, float]:

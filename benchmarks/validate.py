@@ -17,15 +17,13 @@ root (about 15 s of CPU for 200,000 rows).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from measure import run_once  # benchmarks/measure.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "tests" / "data" / "inhouse_7xxx.spec.yaml"
@@ -53,20 +51,6 @@ def write_sheet(path: Path, n: int, seed: int) -> None:
     ).to_csv(path, index=False)
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MB) of one run of ``cmd``; output discarded."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -81,8 +65,8 @@ def main() -> None:
             "data", "validate", str(sheet), "--spec", str(SPEC), "--params", str(ROOT / "params.yaml"),
         ]  # fmt: skip
         reference = [sys.executable, "-c", f"import pandas; pandas.read_csv({str(sheet)!r})"]
-        ref_s, ref_mb = run(reference)
-        val_s, val_mb = run(validate)
+        ref_s, ref_mb = run_once(reference)
+        val_s, val_mb = run_once(validate)
     print(f"sheet: {args.rows} rows, {size_mb:.1f} MB")
     print(f"read_csv reference: {ref_s:6.2f} s  {ref_mb:7.1f} MB")
     print(f"data validate:      {val_s:6.2f} s  {val_mb:7.1f} MB")

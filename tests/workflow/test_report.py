@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -27,50 +26,11 @@ from alloyml.cli import app
 from alloyml.reporting.report import FACTOR_FORMAT, FRACTION_FORMAT, R2_FORMAT, build_report
 from alloyml.reporting.workspace import Workspace
 
+from ..html_tables import tables
+
 pytestmark = pytest.mark.realdata
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class _Tables(HTMLParser):
-    """Cell texts of every ``<table id=...>``: {id: [[header cells], [row cells], ...]}."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tables: dict[str, list[list[str]]] = {}
-        self._id: str | None = None
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self._id = dict(attrs).get("id")
-            if self._id:
-                self.tables[self._id] = []
-        elif tag == "tr" and self._id:
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "tr" and self._row is not None and self._id:
-            self.tables[self._id].append(self._row)
-            self._row = None
-        elif tag == "table":
-            self._id = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def tables(text: str) -> dict[str, list[list[str]]]:
-    parser = _Tables()
-    parser.feed(text)
-    return parser.tables
 
 
 def rows_by_first(table: list[list[str]]) -> dict[str, dict[str, str]]:
