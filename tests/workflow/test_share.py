@@ -53,10 +53,12 @@ def test_push_then_pull_on_a_fresh_clone_needs_no_retraining(workspace, tmp_path
     _ok([*dvc, "remote", "modify", "--local", "team", "url", str(store)], fresh, env)
     _ok([*dvc, "pull"], fresh, env)
     # everything is there and up to date: `dvc repro` would retrain nothing
-    status = json.loads(_ok([*dvc, "status", "--json"], fresh, env) or "{}")
+    params = yaml.safe_load((fresh / "params.yaml").read_text())
+    run = [f"search@{c}" for c in params["search"]["campaigns"]]  # what the workspace ran
+    run += [f"backtest@{d}" for d in params["backtest"]["datasets"]]
+    status = json.loads(_ok([*dvc, "status", "--json", *run], fresh, env) or "{}")
     assert status == {}, f"stages out of date after dvc pull: {sorted(status)}"
-    campaigns = yaml.safe_load((fresh / "params.yaml").read_text())["search"]["campaigns"]
-    for name in campaigns:
+    for name in params["search"]["campaigns"]:
         assert (fresh / "reports" / "candidates" / name / "candidates.csv").is_file()
     for system in ("al", "mg"):
         assert any((fresh / "models" / system).rglob("meta.json"))
