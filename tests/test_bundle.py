@@ -227,26 +227,27 @@ def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.estimator.imputer_.medians_, est.imputer_.medians_)
 
 
-def test_frontier_calibration_round_trip_and_widens_only_at_the_frontier(tmp_path, data):
+def test_frontier_calibration_round_trip_and_widens_only_above_the_best(tmp_path, data):
     b = _bundle("ridge", data, normalised=False)
     y = data["y"]
     # stand-in extrapolation protocol: the top decile under-predicted by 40-80
     top = y >= np.quantile(y, 0.9)
     y_top = y[top]
     pred_top = y_top - np.linspace(40.0, 80.0, top.sum())
-    b.interval.fit_frontier(y, y_top, pred_top, 0.9)
-    assert b.interval.frontier_ == pytest.approx(np.quantile(y, 0.9))
-    assert b.interval.y_best_ == pytest.approx(y.max())
+    b.interval.fit_frontier(y, y_top, pred_top)
+    assert b.interval.frontier_ == pytest.approx(y.max())  # the best measured value
     assert 40.0 <= b.interval.q_frontier_ <= 80.0
     loaded = load_bundle(save_bundle(b, tmp_path / "b"))
     assert loaded.interval.frontier_ == b.interval.frontier_
     assert loaded.interval.q_frontier_ == b.interval.q_frontier_
+    # a frontier inside the range of the new rows' predictions, so both sides are exercised
+    loaded.interval.frontier_ = float(np.median(loaded.predict(data["X_new"])["pred"]))
     got = loaded.predict(data["X_new"])
     half = (got["hi"] - got["lo"]) / 2
-    at_front = got["pred"] >= loaded.interval.frontier_
-    assert at_front.any() and (~at_front).any()
-    assert np.all(half[at_front] >= loaded.interval.q_frontier_ - 1e-9)
-    np.testing.assert_allclose(half[~at_front], b.interval.q_)  # below it: unchanged
+    above = got["pred"] > loaded.interval.frontier_
+    assert above.any() and (~above).any()
+    assert np.all(half[above] >= loaded.interval.q_frontier_ - 1e-9)
+    np.testing.assert_allclose(half[~above], b.interval.q_)  # at or below it: unchanged
 
 
 def test_bundle_without_frontier_keeps_its_interval(tmp_path, data):

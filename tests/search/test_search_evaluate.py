@@ -98,8 +98,11 @@ def test_evaluator_matches_each_bundle_on_the_training_features(al):
         # a wider interval out of domain (shift calibration), as trained models may have
         b = copy.deepcopy(b)
         b.interval.q_out_ = 2.0 * b.interval.q_
-        ev = Evaluator({t: b}, space.elements)(*space.matrices(designs))
         X = feats[b.features].to_numpy(float)
+        # a frontier half the designs are predicted above, with a wide extrapolation interval
+        b.interval.frontier_ = float(np.median(b.predict(X)["pred"]))
+        b.interval.q_frontier_ = float(3.0 * np.max(b.interval.half_width(X)))
+        ev = Evaluator({t: b}, space.elements)(*space.matrices(designs))
         r = b.predict(X)
         np.testing.assert_allclose(ev[f"{t}_pred"], r["pred"], rtol=1e-9)
         np.testing.assert_allclose(ev[f"{t}_hi"], r["hi"], rtol=1e-9)
@@ -112,7 +115,9 @@ def test_evaluator_matches_each_bundle_on_the_training_features(al):
         np.testing.assert_allclose(
             ev[f"{t}_half_in"], iv.frontier_half_width(r["pred"], base), rtol=1e-9
         )
-        at_frontier += int((r["pred"] >= iv.frontier_).sum())
+        at_frontier += int((r["pred"] > iv.frontier_).sum())
+        above = r["pred"] > iv.frontier_
+        assert np.all(ev[f"{t}_half_in"][above] >= iv.q_frontier_ - 1e-9)
         score = r["domain_distance"] / b.domain.threshold_
         rare = r["domain_support"] < b.domain.min_support
         # k-NN distances of near neighbours lose relative precision: absolute tolerance

@@ -21,9 +21,9 @@ For one system and one target:
    ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
    alloy from an unseen lab or family that the domain model flags gets an interval measured on
    such alloys. The domain threshold of an inner fold is the outer training part's.
-   Every interval is also calibrated at the frontier: a prediction at or above the top decile of
-   the training part's measured values gets at least the half-width measured by the
-   extrapolation split of that training part (:meth:`ConformalInterval.fit_frontier`).
+   Every interval is also calibrated at the frontier: a prediction above the best measured value
+   of the training part gets at least the half-width measured by the extrapolation split of
+   that training part (:meth:`ConformalInterval.fit_frontier`).
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
    rows (in domain), on the leave-one-source-out (or leave-one-family-out) residuals of the
    protocol run (out of domain) and, at the frontier, on the extrapolation protocol's residuals;
@@ -213,7 +213,7 @@ def _fit_frontier(
     if not splits:
         return
     te, p = oof_predictions(name, params, X, y, splits, cfg)
-    iv.fit_frontier(y, y[te], p, cfg.extrapolation_quantile)
+    iv.fit_frontier(y, y[te], p)
 
 
 def _top_spearman(y: np.ndarray, pred: np.ndarray) -> float:
@@ -452,7 +452,7 @@ def train_target(
     )
     ext = protocols.get("extrapolation")
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
-        iv.fit_frontier(y, ext.y, ext.pred, cfg.extrapolation_quantile)
+        iv.fit_frontier(y, ext.y, ext.pred)
     dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
     # learning curve (grouped CV, training parts subsampled)
     rng = np.random.default_rng(cfg.seed)

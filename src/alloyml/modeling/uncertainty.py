@@ -29,11 +29,11 @@ source or alloy family the model did not see, so their residuals come from *shif
 cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.modeling.train`); an
 input the domain model flags gets the interval width measured on such shifted rows.
 
-Intervals at the frontier (issue 11 §5): a prediction at or above the top-decile of the
-measured values is an extrapolation for a tree ensemble, whose predictions are flat beyond the
-strongest alloy it saw. Such a prediction gets at least the half-width calibrated on the
-extrapolation protocol (train below the top decile, predict it; see
-:meth:`ConformalInterval.fit_frontier`), whatever its domain flag.
+Intervals at the frontier (issue 11 §5): a prediction above the best measured value is an
+extrapolation for a tree ensemble, whose predictions are flat beyond the strongest alloy it
+saw. Such a prediction gets at least the half-width calibrated on the extrapolation protocol
+(train below the top decile, predict it; see :meth:`ConformalInterval.fit_frontier`), whatever
+its domain flag.
 """
 
 from __future__ import annotations
@@ -240,23 +240,24 @@ class ConformalInterval:
         return self
 
     def fit_frontier(
-        self, y_train: np.ndarray, y_top: np.ndarray, pred_top: np.ndarray, quantile: float
+        self, y_train: np.ndarray, y_top: np.ndarray, pred_top: np.ndarray
     ) -> ConformalInterval:
-        """Calibrate the interval of predictions at the frontier of what was measured.
+        """Calibrate the interval of a prediction above the best measured value.
 
         Tree ensembles are flat above the strongest alloy they saw, so residuals calibrated on
-        exchangeable rows say nothing about a design predicted near or above the best one. The
-        extrapolation protocol measures exactly that case: train below the ``quantile`` of the
-        measured values, predict the rows above it. ``(y_top, pred_top)`` are those held-out rows
-        and their predictions; their split-conformal quantile of ``|y - pred|`` (in target units;
-        split conformal, J. Lei et al., J. Am. Stat. Assoc. 113 (2018) 1094) becomes the smallest half-width ``q_frontier_`` of any
-        prediction at or above ``frontier_``, the ``quantile`` of ``y_train``. ``y_best_`` is the
-        best measured value (candidate cards report how far above it a design is predicted).
+        exchangeable rows say nothing about a design predicted above it. The extrapolation
+        protocol measures that case: train below the top decile of the measured values, predict
+        the rows above it. ``(y_top, pred_top)`` are those held-out rows and their predictions;
+        their split-conformal quantile of ``|y - pred|`` (in target units; split conformal,
+        J. Lei et al., J. Am. Stat. Assoc. 113 (2018) 1094) becomes the smallest half-width
+        ``q_frontier_`` of any prediction above ``frontier_``, the best value of ``y_train``.
+        A prediction at or below the best measured value keeps its interval: a 7075-T651 sits
+        in the top decile of the Al yield strengths, among measured neighbours, and is no
+        extrapolation.
         """
         y_train = np.asarray(y_train, dtype=float)
         r = np.abs(np.asarray(y_top, dtype=float) - np.asarray(pred_top, dtype=float))
-        self.frontier_ = float(np.quantile(y_train, quantile))
-        self.y_best_ = float(np.max(y_train))
+        self.frontier_ = float(np.max(y_train))
         if len(r) == 0:
             self.q_frontier_ = 0.0
             return self
@@ -265,10 +266,10 @@ class ConformalInterval:
         return self
 
     def frontier_half_width(self, pred: np.ndarray, half: np.ndarray) -> np.ndarray:
-        """``half`` widened to ``q_frontier_`` where ``pred`` is at or above ``frontier_``."""
+        """``half`` widened to ``q_frontier_`` where ``pred`` is above ``frontier_``."""
         front = getattr(self, "frontier_", math.inf)
         q_front = getattr(self, "q_frontier_", 0.0)
-        at_front = np.asarray(pred, dtype=float) >= front
+        at_front = np.asarray(pred, dtype=float) > front
         return np.where(at_front, np.maximum(half, q_front), half)
 
     def half_width(self, X: np.ndarray, in_domain: np.ndarray | None = None) -> np.ndarray:
