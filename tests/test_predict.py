@@ -560,3 +560,56 @@ def test_cli_unreadable_input_csv(run, tmp_path, content, fragment):
     src = tmp_path / "in.csv"
     src.write_bytes(content)
     _assert_clean_failure(run("--input", str(src), "--models-dir", str(tmp_path)), fragment)
+
+
+def test_project_ys_uts_is_a_projection_that_never_moves_away_from_a_real_pair():
+    from alloyml.modeling.predict import project_ys_uts
+
+    rng = np.random.default_rng(3)
+    ys, uts = rng.uniform(100, 700, 500), rng.uniform(100, 700, 500)
+    h_ys, h_uts = rng.uniform(10, 200, 500), rng.uniform(10, 200, 500)
+    new_ys, new_uts, moved = project_ys_uts(ys, uts, h_ys, h_uts)
+    assert moved.tolist() == (ys > uts).tolist() and 0 < moved.sum() < 500
+    assert (new_ys <= new_uts + 1e-9).all()
+    np.testing.assert_array_equal(new_ys[~moved], ys[~moved])  # consistent rows stay
+    np.testing.assert_array_equal(new_uts[~moved], uts[~moved])
+    # the wider interval moves more: the moved pair meets nearer the narrower one
+    w = 1 / h_ys**2, 1 / h_uts**2
+    np.testing.assert_allclose(new_ys[moved], ((w[0] * ys + w[1] * uts) / (w[0] + w[1]))[moved])
+    # any real pair (yield <= tensile): the projected prediction is never farther from it
+    true_uts = rng.uniform(100, 700, 500)
+    true_ys = true_uts * rng.uniform(0.4, 1.0, 500)
+    before = w[0] * (ys - true_ys) ** 2 + w[1] * (uts - true_uts) ** 2
+    after = w[0] * (new_ys - true_ys) ** 2 + w[1] * (new_uts - true_uts) ** 2
+    assert (after <= before + 1e-9).all() and (after < before)[moved].any()
+
+
+class _Shifted:
+    """An estimator predicting ``shift`` above another (a yield model gone astray)."""
+
+    def __init__(self, est, shift: float) -> None:
+        self.est, self.shift = est, shift
+
+    def predict(self, X):
+        return self.est.predict(X) + self.shift
+
+
+@realdata
+def test_predicted_yield_never_exceeds_tensile_strength(bundles, user_table):
+    import copy
+
+    ys = copy.deepcopy(bundles["uts_mpa"])  # a yield model predicting above the tensile one
+    ys.estimator = _Shifted(ys.estimator, 50.0)
+    with_ys = bundles | {"ys_mpa": ys}
+    out = predict_table(user_table, "al", with_ys)
+    ok = out["error"] == ""
+    good = out.loc[ok]
+    assert (good["ys_mpa_pred"] <= good["uts_mpa_pred"] + 1e-9).all()
+    assert good["ys_uts_projected"].all() and out.loc[~ok, "ys_uts_projected"].isna().all()
+    # moved pairs meet at one value; the intervals move with them and keep their widths
+    np.testing.assert_allclose(good["ys_mpa_pred"], good["uts_mpa_pred"])
+    raw = predict_table(user_table, "al", bundles).loc[ok]
+    np.testing.assert_allclose(
+        good["uts_mpa_hi"] - good["uts_mpa_lo"], raw["uts_mpa_hi"] - raw["uts_mpa_lo"]
+    )
+    assert "ys_uts_projected" not in raw  # without both strengths nothing is projected
