@@ -34,6 +34,7 @@ from alloyml.errors import AlloyMLError
 from alloyml.headline import best_candidate
 from alloyml.modeling.tracking import file_digest, git_commit
 from alloyml.modeling.validation import PROTOCOLS
+from alloyml.paths import ProjectPaths
 from alloyml.reporting.workspace import NO_ROUNDS, Workspace, WorkspaceError
 from alloyml.rounds.status import hit_label
 from alloyml.schema import PROCESS_NUMERIC, TARGETS, UNITS
@@ -175,8 +176,12 @@ def _img(path: Path, caption: str) -> Figure:
     return Figure(caption, f"data:image/png;base64,{data}")
 
 
-def _not_run(stage: str, what: str) -> dict[str, str]:
-    return {"stage": stage, "what": what}
+#: the project's paths relative to its root, as a "not run" note names them
+_REL = ProjectPaths()
+
+
+def _not_run(stage: str, what: Path) -> dict[str, str]:
+    return {"stage": stage, "what": str(what)}
 
 
 def _label(q: str) -> str:
@@ -262,7 +267,7 @@ def _data_section(ws: Workspace, systems: list[str]) -> list[Block]:
         try:
             card = ws.datacard(system)
         except WorkspaceError:
-            b.add("not_run", _not_run(f"clean@{system}", f"reports/data/{system}.json"))
+            b.add("not_run", _not_run(f"clean@{system}", _REL.data_card(system)))
             continue
         n_src = len(card.get("sources", {}))
         b.add(
@@ -372,7 +377,7 @@ def _models_section(
         try:
             metrics = ws.metrics(system)
         except WorkspaceError:
-            b.add("not_run", _not_run(f"train@{system}", f"reports/metrics/{system}.json"))
+            b.add("not_run", _not_run(f"train@{system}", _REL.metrics(system)))
             continue
         trained = {t: m for t, m in metrics.items() if isinstance(m, Mapping) and "champion" in m}
         extrapolation[system] = _extrapolation_text(trained)
@@ -537,7 +542,7 @@ def _backtest_section(ws: Workspace) -> dict[str, Any]:
         blocks.append(b)
         bt = found.get(name)
         if bt is None:
-            b.add("not_run", _not_run(f"backtest@{name}", f"reports/backtest/{name}.json"))
+            b.add("not_run", _not_run(f"backtest@{name}", _REL.backtest(name)))
             continue
         row = {
             "target": bt.get("target"),
@@ -738,9 +743,7 @@ def _candidates_section(
         if isinstance(spec, dict) and spec.get("description"):
             b.add("p", " ".join(str(spec["description"]).split()))
         if name not in found:
-            b.add(
-                "not_run", _not_run(f"search@{name}", f"reports/candidates/{name}/candidates.csv")
-            )
+            b.add("not_run", _not_run(f"search@{name}", _REL.candidates(name, "candidates.csv")))
             continue
         try:
             s = ws.search_summary(name)
@@ -878,13 +881,9 @@ def _systems(ws: Workspace) -> list[str]:
 
 
 def _anything(ws: Workspace) -> bool:
-    patterns = [
-        ("reports/data", "*.json"),
-        ("reports/metrics", "*.json"),
-        ("reports/backtest", "*.json"),
-        ("reports/candidates", "*/candidates.csv"),
-    ]
-    return any(any(ws.path(d).glob(g)) for d, g in patterns)
+    patterns = [("data", "*.json"), ("metrics", "*.json"), ("backtest", "*.json"),
+                ("candidates", "*/candidates.csv")]  # fmt: skip
+    return any(any(ws.paths.reports(d).glob(g)) for d, g in patterns)
 
 
 @cache
