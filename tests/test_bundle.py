@@ -31,6 +31,7 @@ SMALL = {
     "et": {"n_estimators": 15},
     "gbr": {"max_iter": 25},
     "xgb": {"n_estimators": 25},
+    "et_xgb": {"et__n_estimators": 15, "xgb__n_estimators": 25},
 }
 
 
@@ -96,6 +97,40 @@ def test_round_trip_is_exact(tmp_path, data, name, fmt, model_file):
     # the normalised interval really varies from row to row, and survived the trip
     width = after["hi"] - after["lo"]
     assert width.std() > 0
+
+
+def test_blend_round_trip_is_exact_and_numpy_only(tmp_path, data):
+    b = _bundle("et_xgb", data)
+    out = save_bundle(b, tmp_path / "uts_mpa")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "calibration.npz", "member0.forest.npz", "member1.json", "meta.json"
+    ]  # fmt: skip
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["format"] == "blend"
+    assert [m["family"] for m in meta["members"]] == ["et", "xgb"]
+    loaded = load_bundle(out)
+    assert all(isinstance(m, TreeEnsemble) for m in loaded.estimator.members)
+    with threadpool_limits(limits=1):
+        before, after = b.predict(data["X_new"]), loaded.predict(data["X_new"])
+        et, xgb = b.estimator.estimators_
+        members = (et.predict(data["X_new"]) + xgb.predict(data["X_new"])) / 2
+    np.testing.assert_array_equal(after["pred"], before["pred"])
+    np.testing.assert_allclose(after["pred"], members, rtol=1e-12)  # the unweighted mean
+    np.testing.assert_allclose(after["hi"], before["hi"], rtol=1e-12)
+    # saving another family removes the members
+    save_bundle(_bundle("rf", data), out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "calibration.npz", "meta.json", "model.forest.npz"
+    ]  # fmt: skip
+
+
+def test_blend_with_a_member_file_outside_the_bundle_is_refused(tmp_path, data):
+    out = save_bundle(_bundle("et_xgb", data), tmp_path / "b")
+    meta = json.loads((out / "meta.json").read_text())
+    meta["members"][1]["file"] = "../elsewhere/member1.json"
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(AlloyMLError, match="unreadable members"):
+        load_bundle(out)
 
 
 def test_plain_interval_round_trip(tmp_path, data):

@@ -49,6 +49,22 @@ def test_overrides_reach_the_estimator():
     assert est.get_params()["random_state"] == 3
 
 
+def test_blend_is_the_mean_of_its_members_and_overrides_reach_one_member(tiny_regression):
+    X, y, X_new = tiny_regression
+    with threadpool_limits(limits=1):
+        blend = make_estimator("et_xgb", random_state=5, n_jobs=1, et__n_estimators=9)
+        blend.fit(X, y)
+        et = make_estimator("et", random_state=5, n_jobs=1, n_estimators=9).fit(X, y)
+        xgb = make_estimator("xgb", random_state=5, n_jobs=1).fit(X, y)
+        want = (et.predict(X_new) + xgb.predict(X_new)) / 2
+        got = blend.predict(X_new)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert blend.named_estimators_["et"].n_estimators == 9
+    assert blend.named_estimators_["xgb"].n_estimators == 400  # the default, untouched
+    with pytest.raises(ConfigError, match="name no member"):
+        make_estimator("et_xgb", random_state=0, rf__n_estimators=3)
+
+
 def test_unknown_name_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown model 'lasso'"):
         make_estimator("lasso", random_state=0)

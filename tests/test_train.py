@@ -175,3 +175,37 @@ def test_frontier_interval_is_calibrated_on_the_extrapolation_protocol(result, j
     x0 = np.zeros((1, len(result.bundle.features)))
     lo, hi = iv.predict_interval(x0, np.array([iv.frontier_ + 1.0]))
     assert (hi - lo)[0] / 2 >= iv.q_frontier_
+
+
+def test_blend_screening_reuses_its_members_and_equals_a_real_blend_fit():
+    """The screened blend is the mean of its members' out-of-fold predictions; fitting the blend
+    itself on the same folds gives the same predictions, so no fit is saved at a cost in truth."""
+    from alloyml.modeling.train import oof_predictions
+    from alloyml.modeling.validation import grouped_splits, regression_metrics
+
+    rng = np.random.default_rng(3)
+    n = 90
+    X = rng.uniform(0.0, 5.0, size=(n, 3))
+    y = 200 + 30 * X[:, 0] - 10 * X[:, 1] ** 2 + rng.normal(0.0, 5.0, size=n)
+    groups = np.arange(n) // 2
+    sources = np.array(["a", "b", "c"])[np.arange(n) % 3]
+    cfg = TrainConfig(
+        seed=1, models=("et", "xgb", "et_xgb"), selection=("grouped", "shift"), folds=3,
+        inner_folds=2, tuning_trials=0, n_jobs=1, loso_min_rows=20,
+        learning_curve_fractions=(1.0,),
+    )  # fmt: skip
+    names = ["x0", "x1", "x2"]
+    with threadpool_limits(limits=1):
+        res = train_target(X, y, groups, sources, names, "uts_mpa", cfg)
+        fitted = oof_predictions(
+            "et_xgb", {}, X, y, grouped_splits(groups, cfg.folds, cfg.seed),
+            TrainConfig(**{**cfg.__dict__, "feature_names": tuple(names)}),
+        )  # fmt: skip
+    want = regression_metrics(y[fitted[0]], fitted[1])
+    got = res.screening["et_xgb"]["grouped"]
+    for key in ("mae", "rmse", "r2"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key
+    assert "shift" in res.screening["et_xgb"]
+    # and the blend is not simply one of its members
+    assert got["mae"] != res.screening["et"]["grouped"]["mae"]
+    assert got["mae"] != res.screening["xgb"]["grouped"]["mae"]

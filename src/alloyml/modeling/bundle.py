@@ -5,7 +5,9 @@
 - ``model.json`` (XGBoost's own JSON format), ``model.forest.npz`` (a scikit-learn random or
   extra-trees forest as plain arrays, see :mod:`alloyml.modeling.compact`) or ``model.skops`` (other
   scikit-learn models via skops; on load only scikit-learn / numpy / scipy types are trusted,
-  anything else is refused);
+  anything else is refused); a mean blend (:data:`alloyml.modeling.models.BLENDS`) holds one
+  such file per member instead, ``member<i>.<ext>``, listed in order under ``members`` in
+  ``meta.json``;
 - ``calibration.npz``: arrays for the conformal interval and the domain of applicability,
   loaded with ``allow_pickle=False``;
 - ``meta.json``: model family and hyper-parameters, feature preset and feature names (the input
@@ -79,28 +81,60 @@ class Bundle:
         }
 
 
+#: file name of each model format (a blend's members are ``member<i>`` + the extension)
+_EXTENSIONS = {"xgboost_json": ".json", "forest_npz": ".forest.npz", "skops": ".skops"}
+
+
+def _save_model(est: Any, out: Path, stem: str) -> str:
+    """Write one fitted model as ``<stem><ext>`` in its safe format; returns the format."""
+    if type(est).__module__.startswith("xgboost"):
+        est.save_model(out / f"{stem}.json")
+        return "xgboost_json"
+    if _is_sklearn_forest(est):
+        compact.save_forest(est, out / f"{stem}.forest.npz")
+        return "forest_npz"
+    if isinstance(est, (compact.TreeEnsemble, compact.Blend)):
+        raise AlloyMLError("a loaded compact model cannot be saved again: save the fitted one")
+    import skops.io as sio
+
+    sio.dump(est, out / f"{stem}.skops")
+    return "skops"
+
+
+def _load_model(path: Path, fmt: str) -> Any:
+    if fmt == "xgboost_json":
+        est = compact.from_xgboost_json(path)
+        if est is None:  # a model the numpy evaluator does not cover
+            from xgboost import XGBRegressor
+
+            est = XGBRegressor()
+            est.load_model(path)
+        return est
+    if fmt == "forest_npz":
+        return compact.load_forest(path)
+    return _load_skops(path)
+
+
 def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for old in MODEL_FILES:
+    for old in (*MODEL_FILES, *(p.name for p in out.glob("member*.*"))):
         (out / old).unlink(missing_ok=True)
     est = bundle.estimator
     imputer = None
     if hasattr(est, "imputer_") and hasattr(est, "estimator_"):  # ImputedRegressor
         imputer, est = est.imputer_, est.estimator_
-    if type(est).__module__.startswith("xgboost"):
-        est.save_model(out / "model.json")
-        kind = "xgboost_json"
-    elif _is_sklearn_forest(est):
-        compact.save_forest(est, out / "model.forest.npz")
-        kind = "forest_npz"
-    elif isinstance(est, compact.TreeEnsemble):
-        raise AlloyMLError("a loaded compact model cannot be saved again: save the fitted one")
+    extra: dict[str, Any] = {}
+    if type(est).__name__ == "VotingRegressor" and type(est).__module__.startswith("sklearn"):
+        if getattr(est, "weights", None) is not None:
+            raise AlloyMLError("only unweighted blends are saved (weights=None)")
+        members = []
+        for i, (name, member) in enumerate(zip(est.named_estimators_, est.estimators_)):
+            fmt = _save_model(member, out, f"member{i}")
+            members.append({"family": name, "format": fmt, "file": f"member{i}{_EXTENSIONS[fmt]}"})
+        kind, extra = "blend", {"members": members}
     else:
-        import skops.io as sio
-
-        sio.dump(est, out / "model.skops")
-        kind = "skops"
+        kind = _save_model(est, out, "model")
     iv, dm = bundle.interval, bundle.domain
     arrays: dict[str, np.ndarray] = {
         "q": np.array([iv.q_]),
@@ -139,7 +173,7 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
             "imputer_fitted_keys": imputer.fitted_keys_,
         }
     np.savez_compressed(out / "calibration.npz", **arrays)
-    meta = dict(bundle.meta) | {"format": kind}
+    meta = dict(bundle.meta) | {"format": kind} | extra
     (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n")
     return out
 
@@ -159,17 +193,17 @@ def load_bundle(path: str | Path) -> Bundle:
     meta = read_meta(d)
     meta_file = d / "meta.json"
     fmt = meta.get("format")
-    if fmt == "xgboost_json":
-        est = compact.from_xgboost_json(d / "model.json")
-        if est is None:  # a model the numpy evaluator does not cover
-            from xgboost import XGBRegressor
-
-            est = XGBRegressor()
-            est.load_model(d / "model.json")
-    elif fmt == "forest_npz":
-        est = compact.load_forest(d / "model.forest.npz")
-    elif fmt == "skops" or (fmt is None and (d / "model.skops").is_file()):
+    if fmt == "skops" or (fmt is None and (d / "model.skops").is_file()):
         est = _load_skops(d / "model.skops")
+    elif fmt in _EXTENSIONS:
+        est = _load_model(d / f"model{_EXTENSIONS[fmt]}", fmt)
+    elif fmt == "blend":
+        members = meta.get("members") or []
+        bad = [m for m in members if m.get("format") not in _EXTENSIONS
+               or m.get("file") != Path(str(m.get("file"))).name]  # fmt: skip
+        if not members or bad:
+            raise AlloyMLError(f"{meta_file}: a blend with unreadable members {bad or members}")
+        est = compact.Blend([_load_model(d / m["file"], m["format"]) for m in members])
     else:
         raise AlloyMLError(f"{meta_file}: unknown model format {fmt!r}; retrain (dvc repro)")
     with np.load(d / "calibration.npz", allow_pickle=False) as z:

@@ -574,3 +574,31 @@ class Imputed:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.estimator_.predict(self.imputer_.transform(X))
+
+
+class Blend:
+    """The unweighted mean of loaded member predictors, in member order, as scikit-learn's
+    :class:`~sklearn.ensemble.VotingRegressor` computes it (``np.average`` over the members'
+    float64 predictions)."""
+
+    def __init__(self, members: list[Any]) -> None:
+        if not members:
+            raise AlloyMLError("a blend needs at least one member model")
+        self.members = list(members)
+
+    @property
+    def n_jobs(self) -> int:
+        return 1
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"n_jobs": 1}
+
+    def set_params(self, **params: Any) -> Blend:
+        for m in self.members:
+            if hasattr(m, "set_params"):
+                m.set_params(**params)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        preds = np.column_stack([np.asarray(m.predict(X), dtype=np.float64) for m in self.members])
+        return np.average(preds, axis=1)

@@ -31,7 +31,14 @@ from sklearn.preprocessing import StandardScaler
 from alloyml.errors import ConfigError
 from alloyml.modeling.compact import fill_schedule, schedule_columns
 
-MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp")
+MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp", "et_xgb")
+
+#: Mean blends: family -> member families, whose predictions are averaged with equal weights.
+#: Extra trees (averaged deep random-split trees) and XGBoost (a sum of shallow boosted trees)
+#: make different errors on an unseen source; their mean was the best or near-best family of a
+#: screen on every Al protocol (issue 10). Members keep their default hyper-parameters; an
+#: override ``"<member>__<param>"`` reaches one member.
+BLENDS: dict[str, tuple[str, ...]] = {"et_xgb": ("et", "xgb")}
 
 #: Hyper-parameter search spaces for Optuna tuning: name -> (kind, low, high[, log]).
 SEARCH_SPACES: dict[str, dict[str, tuple]] = {
@@ -71,6 +78,18 @@ def make_estimator(
         n_jobs: threads for tree ensembles / XGBoost.
         overrides: hyper-parameters (e.g. from tuning or ``params.yaml``).
     """
+    if name in BLENDS:
+        from sklearn.ensemble import VotingRegressor
+
+        members = []
+        for m in BLENDS[name]:
+            kw = {k.split("__", 1)[1]: v for k, v in overrides.items() if k.startswith(f"{m}__")}
+            members.append((m, make_estimator(m, random_state, n_jobs, **kw)))
+        unknown = [k for k in overrides if k.split("__", 1)[0] not in BLENDS[name]]
+        if unknown:
+            raise ConfigError(f"{name}: overrides {unknown} name no member of {BLENDS[name]}")
+        # VotingRegressor: the unweighted mean of the fitted members' predictions
+        return VotingRegressor(members)
     if name == "mean":
         return DummyRegressor(strategy="mean")
     if name == "ridge":

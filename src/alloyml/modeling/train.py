@@ -44,7 +44,7 @@ from sklearn.inspection import permutation_importance
 from alloyml.config import DEFAULT_ALPHA
 from alloyml.headline import target_headline
 from alloyml.modeling.bundle import Bundle
-from alloyml.modeling.models import SEARCH_SPACES, make_model, suggest
+from alloyml.modeling.models import BLENDS, SEARCH_SPACES, make_model, suggest
 from alloyml.modeling.uncertainty import ConformalInterval, Domain, ShiftCalibration
 from alloyml.modeling.validation import (
     extrapolation_split,
@@ -367,12 +367,27 @@ def train_target(
     rnd = random_splits(n, cfg.folds, cfg.random_repeats, cfg.seed)
     grp = grouped_splits(groups, cfg.folds, cfg.seed)
     screening: dict[str, dict[str, dict[str, float]]] = {}
-    for name in cfg.models:
+    oof_cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def screen(name: str, proto: str, splits) -> dict[str, float]:
+        members = BLENDS.get(name, ())
+        if members and all((m, proto) in oof_cache for m in members):
+            # a blend's members are the screened families with the same seed on the same
+            # folds: its out-of-fold predictions are the mean of theirs, without refitting
+            te = oof_cache[(members[0], proto)][0]
+            p = np.average(np.column_stack([oof_cache[(m, proto)][1] for m in members]), axis=1)
+        else:
+            te, p = oof_predictions(name, {}, X, y, splits, cfg)
+        oof_cache[(name, proto)] = (te, p)
+        return regression_metrics(y[te], p)
+
+    # blends last, so that their members' predictions are there to reuse
+    for name in sorted(cfg.models, key=lambda m: m in BLENDS):
         if name == "gp" and n > cfg.gp_max_rows:
             log.info("%s: skipping gp (%d rows > gp_max_rows)", target, n)
             continue
         t = time.perf_counter()
-        screening[name] = {"grouped": _score(name, {}, X, y, grp, cfg)}
+        screening[name] = {"grouped": screen(name, "grouped", grp)}
         timings[f"screen_{name}"] = time.perf_counter() - t
         log.info(
             "%s %s grouped %s",
@@ -384,7 +399,7 @@ def train_target(
         shift_splits = loso_splits(sources if by_source else fams, cfg.loso_min_rows)
         for name in screening:
             t = time.perf_counter()
-            screening[name]["shift"] = _score(name, {}, X, y, shift_splits, cfg)
+            screening[name]["shift"] = screen(name, "shift", shift_splits)
             timings[f"screen_{name}_shift"] = time.perf_counter() - t
     champion = select_champion(screening, cfg.selection)
     params: dict[str, Any] = {}
