@@ -563,7 +563,7 @@ def test_cli_unreadable_input_csv(run, tmp_path, content, fragment):
 
 
 def test_project_ys_uts_is_a_projection_that_never_moves_away_from_a_real_pair():
-    from alloyml.modeling.predict import project_ys_uts
+    from alloyml.modeling.consistency import project_ys_uts
 
     rng = np.random.default_rng(3)
     ys, uts = rng.uniform(100, 700, 500), rng.uniform(100, 700, 500)

@@ -207,3 +207,37 @@ def test_problem_refuses_missing_models_and_ei_without_reference(al, search_root
     con = mg.constraints[0]  # density ceiling on the prediction
     np.testing.assert_allclose(cons[con.name], constraint_value(con, p.quantity(DENSITY, ev)))
     np.testing.assert_allclose(cons[con.name], (ev[DENSITY] - 1.5) / 1.5)
+
+
+class _Above:
+    """An estimator predicting ``shift`` above another: a yield model gone astray."""
+
+    def __init__(self, est, shift: float) -> None:
+        self.est, self.shift = est, shift
+
+    def predict(self, X):
+        return self.est.predict(X) + self.shift
+
+
+def test_evaluator_never_ranks_a_yield_strength_above_the_tensile_strength(al):
+    from alloyml.modeling.consistency import consistent_strengths
+
+    c, space, bundles, designs = al
+    uts = bundles["uts_mpa"]
+    ys = copy.deepcopy(uts)
+    ys.estimator = _Above(uts.estimator, 60.0)  # yield 60 MPa above tensile: every row moves
+    ev = Evaluator({"ys_mpa": ys, "uts_mpa": uts}, space.elements)(*space.matrices(designs))
+    assert (ev["ys_mpa_pred"] <= ev["uts_mpa_pred"] + 1e-9).all()
+    X = featurize(_frame(designs, space), "alloy_v1")[uts.features].to_numpy(float)
+    raw = {"ys_mpa": ys.predict(X), "uts_mpa": uts.predict(X)}
+    want, moved = consistent_strengths(raw)
+    assert moved.all()
+    for t in ("ys_mpa", "uts_mpa"):
+        np.testing.assert_allclose(ev[f"{t}_pred"], want[t]["pred"], rtol=1e-9)
+        np.testing.assert_allclose(ev[f"{t}_hi"], want[t]["hi"], rtol=1e-9)
+    # the tensile strength rose and the yield strength fell, each by less than the gap
+    assert (ev["uts_mpa_pred"] > raw["uts_mpa"]["pred"]).all()
+    assert (ev["ys_mpa_pred"] < raw["ys_mpa"]["pred"]).all()
+    # without the yield model nothing is projected
+    alone = Evaluator({"uts_mpa": uts}, space.elements)(*space.matrices(designs))
+    np.testing.assert_allclose(alone["uts_mpa_pred"], raw["uts_mpa"]["pred"], rtol=1e-9)

@@ -129,7 +129,9 @@ def save_bundle(bundle: Bundle, out_dir: str | Path) -> Path:
         if getattr(est, "weights", None) is not None:
             raise AlloyMLError("only unweighted blends are saved (weights=None)")
         members = []
-        for i, (name, member) in enumerate(zip(est.named_estimators_, est.estimators_)):
+        for i, (name, member) in enumerate(
+            zip(est.named_estimators_, est.estimators_, strict=True)
+        ):
             fmt = _save_model(member, out, f"member{i}")
             members.append({"family": name, "format": fmt, "file": f"member{i}{_EXTENSIONS[fmt]}"})
         kind, extra = "blend", {"members": members}

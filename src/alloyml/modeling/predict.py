@@ -20,7 +20,8 @@ and the user sees that it did. When ``route`` is empty and the temper names a sh
 ("as-cast", "extruded + T5"), the route is taken from it (``route_from_temper`` True).
 
 Yield and tensile strength are predicted by two models; where a row's yield strength comes out
-above its tensile strength both are projected onto YS <= UTS (:func:`project_ys_uts`) and
+above its tensile strength both are projected onto YS <= UTS
+(:func:`alloyml.modeling.consistency.project_ys_uts`, as in the search) and
 ``ys_uts_projected`` says so.
 """
 
@@ -36,6 +37,7 @@ import pandas as pd
 from alloyml.compositions import element_in_header, parse_alloy
 from alloyml.errors import AlloyMLError
 from alloyml.modeling.bundle import Bundle, load_bundle
+from alloyml.modeling.consistency import consistent_strengths
 from alloyml.process import decode_state, normalise_route
 from alloyml.schema import BALANCE, ELEMENTS, PROCESS_NUMERIC, TARGETS
 
@@ -206,7 +208,7 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
     feats = featurize(rows.loc[ok], preset=preset) if ok.any() else None
     all_dom = ok.copy()
     results = _predict_all(bundles, feats) if feats is not None else {}
-    projected = consistent_strengths(results)
+    results, projected = consistent_strengths(results)
     for target in bundles:
         for suffix in ("pred", "lo", "hi"):
             out[f"{target}_{suffix}"] = np.nan
@@ -228,48 +230,6 @@ def predict_table(table: pd.DataFrame, system: str, bundles: dict[str, Bundle]) 
         out.loc[ok, "ys_uts_projected"] = projected
     out["error"] = errors
     return out
-
-
-def project_ys_uts(
-    ys: np.ndarray, uts: np.ndarray, h_ys: np.ndarray, h_uts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted yield and tensile strengths made consistent (yield <= tensile strength).
-
-    The two models are trained on different rows (Jiang et al.'s 7xxx table reports no yield
-    strength), so a design far from the yield model's rows can get a yield strength above its
-    tensile strength. Where it does, both move to their weighted mean, weights 1/h^2 from the
-    interval half-widths ``h``: the projection, in the norm those weights define, onto the
-    convex set {YS <= UTS} that holds every real pair. Projection onto a closed convex set never
-    moves a point farther from any point of the set (H. H. Bauschke, P. L. Combettes, *Convex
-    Analysis and Monotone Operator Theory in Hilbert Spaces*, Springer 2011, ch. 4), so the
-    projected pair is never farther from the true pair than the raw one.
-
-    Returns the new yield and tensile strengths and which rows moved.
-
-    >>> ys, uts, moved = project_ys_uts(np.array([500.0, 300.0]), np.array([400.0, 350.0]),
-    ...                                 np.array([50.0, 20.0]), np.array([100.0, 20.0]))
-    >>> ys.tolist(), uts.tolist(), moved.tolist()
-    ([480.0, 300.0], [480.0, 350.0], [True, False])
-    """
-    ys, uts = np.asarray(ys, dtype=float), np.asarray(uts, dtype=float)
-    moved = ys > uts
-    w_ys = 1.0 / np.maximum(np.asarray(h_ys, dtype=float), 1e-9) ** 2
-    w_uts = 1.0 / np.maximum(np.asarray(h_uts, dtype=float), 1e-9) ** 2
-    mean = (w_ys * ys + w_uts * uts) / (w_ys + w_uts)
-    return np.where(moved, mean, ys), np.where(moved, mean, uts), moved
-
-
-def consistent_strengths(results: dict[str, dict]) -> np.ndarray | None:
-    """Apply :func:`project_ys_uts` to the predictions in ``results`` (intervals move with
-    their prediction, widths kept); the rows that moved, or None without both strengths."""
-    if "ys_mpa" not in results or "uts_mpa" not in results:
-        return None
-    y, u = results["ys_mpa"], results["uts_mpa"]
-    ys, uts, moved = project_ys_uts(y["pred"], u["pred"], y["hi"] - y["pred"], u["hi"] - u["pred"])
-    for r, new in ((y, ys), (u, uts)):
-        shift = new - r["pred"]
-        r["pred"], r["lo"], r["hi"] = new, r["lo"] + shift, r["hi"] + shift
-    return moved
 
 
 #: rows from which the targets of a table are predicted in two threads (numpy releases the GIL

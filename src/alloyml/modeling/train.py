@@ -499,7 +499,6 @@ def train_target(
         "q_out": float(iv.q_out_),
         "frontier": float(getattr(iv, "frontier_", float("inf"))),
         "q_frontier": float(getattr(iv, "q_frontier_", 0.0)),
-        "best_measured": float(np.max(y)),
         "shift_calibration": "loso" if by_source else "family",
         "n_rows": int(n),
         "seed": cfg.seed,

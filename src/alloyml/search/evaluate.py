@@ -2,7 +2,9 @@
 
 :class:`Evaluator` turns a batch of :class:`~alloyml.search.space.Design` into predictions of
 every champion model of the system (point, calibrated interval, domain distance) and the density
-by the rule of mixtures. :class:`Problem` turns those into the campaign's objective values
+by the rule of mixtures; where it holds both strength models, a yield strength predicted above
+the tensile strength is projected onto YS <= UTS as in ``alloyml predict``
+(:mod:`alloyml.modeling.consistency`). :class:`Problem` turns those into the campaign's objective values
 (acquisitions), named constraint values (feasible when <= 0) and the domain score.
 
 Acquisitions (``pred``, ``ucb``, ``ei``) come from :mod:`alloyml.search.acquisition`, the module
@@ -30,8 +32,9 @@ from alloyml.config import DEFAULT_ALPHA
 from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
 from alloyml.modeling.bundle import Bundle
+from alloyml.modeling.consistency import consistent_strengths
 from alloyml.search.acquisition import acquire, interval_z
-from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, quantity_target
+from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, Objective, quantity_target
 from alloyml.search.space import Design, DesignSpace
 
 DENSITY = "density_g_cm3"
@@ -85,9 +88,13 @@ class Evaluator:
         (k-NN, standardised features) over the model's threshold.
         """
         X = self.featurizer.transform(wt, proc)
+        results = {t: b.predict(X[:, self._cols[t]]) for t, b in self.bundles.items()}
+        # a design's yield strength is never ranked above its tensile strength: the pair is
+        # projected as `alloyml predict` projects it (when the evaluator has both models)
+        results, _ = consistent_strengths(results)
         out: dict[str, np.ndarray] = {}
         for t, b in self.bundles.items():
-            r = b.predict(X[:, self._cols[t]])
+            r = results[t]
             out[f"{t}_pred"] = r["pred"]
             # the in-domain (exchangeable) half-width q_in * s(x), the exploration signal of the
             # acquisitions, rescaled from the Mondrian interval (no second k-NN scale query)
@@ -192,6 +199,18 @@ class Problem:
             half = half / ev[DENSITY]
         return half / interval_z(self.evaluator.alpha[t])
 
+    def acquisition(self, objective: Objective, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """The objective's acquisition of predictions ``mu`` with Gaussian scale ``sigma``
+        (before the domain penalty); the batch fantasies call it on conditioned moments."""
+        return acquire(
+            objective.acquisition,
+            mu,
+            sigma,
+            best=self.reference.best.get(objective.quantity),
+            kappa=objective.kappa,
+            maximize=objective.direction == "maximize",
+        )
+
     def domain_score(self, ev: dict[str, np.ndarray]) -> np.ndarray:
         return np.max(np.column_stack([ev[f"{t}_score"] for t in self.domain_targets]), axis=1)
 
@@ -209,14 +228,7 @@ class Problem:
             mu = self.quantity(o.quantity, ev)[0]
             sign = 1.0 if o.direction == "maximize" else -1.0
             sigma = self.sigma(o.quantity, ev) if o.acquisition != "pred" else np.zeros_like(mu)
-            v = acquire(
-                o.acquisition,
-                mu,
-                sigma,
-                best=self.reference.best.get(o.quantity),
-                kappa=o.kappa,
-                maximize=o.direction == "maximize",
-            )
+            v = self.acquisition(o, mu, sigma)
             penalty = c.domain.penalty * self.reference.scale.get(o.quantity, 1.0) * excess
             values[:, k] = v - sign * penalty
         cons: dict[str, np.ndarray] = {}

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from alloyml.errors import ConfigError
-from alloyml.search.acquisition import FANTASIES, acquire, select_batch
+from alloyml.search.acquisition import FANTASIES, select_batch
 from alloyml.search.evaluate import DENSITY, Problem
 from alloyml.search.space import Design
 
@@ -161,7 +161,7 @@ def select_with_fantasies(
     objective = [pool[f"objective_{o.quantity}"].to_numpy(float) for o in c.objectives]
     offsets = []
     for o, (mu, sigma), value in zip(c.objectives, moments, objective, strict=True):
-        offsets.append(value - _acq(problem, o, mu, sigma))
+        offsets.append(value - problem.acquisition(o, mu, sigma))
     spread = [max(float(np.std(v)), 1e-12) for v in objective]
     # pending designs: evaluated with the current models (their conditioning moments)
     if len(pending):
@@ -204,7 +204,7 @@ def select_with_fantasies(
 
     def values_of(conditioned: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         return [
-            off + _acq(problem, o, mu, sd)
+            off + problem.acquisition(o, mu, sd)
             for o, (mu, sd), off in zip(c.objectives, conditioned, offsets, strict=True)
         ]
 
@@ -231,14 +231,3 @@ def select_with_fantasies(
         rows = np.append(rows, k)
         ys_f = np.append(ys_f, float(mu1[k]) if believe else lie)
     return Selection(chosen, values)
-
-
-def _acq(problem: Problem, o, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    return acquire(
-        o.acquisition,
-        mu,
-        sigma,
-        best=problem.reference.best.get(o.quantity),
-        kappa=o.kappa,
-        maximize=o.direction == "maximize",
-    )
