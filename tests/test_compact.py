@@ -109,6 +109,40 @@ def test_xgboost_json_predicts_bit_for_bit(tmp_path, alloys, with_missing):
         np.testing.assert_array_equal(loaded.predict(rows), est.predict(rows))
 
 
+@realdata
+def test_spread_of_numpy_models_is_the_libraries_tree_spread(tmp_path, alloys):
+    """A forest's spread (std of its trees) from the numpy walk equals scikit-learn's per-tree
+    predictions; boosting has none; a blend takes its forest member's, and its prediction is
+    the mean of the members."""
+    from alloyml.modeling.bundle import Bundle, load_bundle, save_bundle
+    from alloyml.modeling.models import predict_with_spread
+    from alloyml.modeling.uncertainty import ConformalInterval, Domain
+
+    X, y, X_test = alloys["X"], alloys["y"], alloys["X_test"]
+    et = make_estimator("et", random_state=0, n_jobs=1, n_estimators=30).fit(X, y)
+    per_tree = np.stack([t.predict(X_test.astype(np.float32)) for t in et.estimators_])
+    loaded = load_forest(save_forest(et, tmp_path / "model.forest.npz"))
+    pred, spread = loaded.predict_with_spread(X_test)
+    np.testing.assert_array_equal(pred, et.predict(X_test))
+    np.testing.assert_allclose(spread, per_tree.std(axis=0), rtol=1e-12, atol=1e-9)
+    assert spread.max() > 0
+    sk_pred, sk_spread = predict_with_spread(et, X_test)
+    np.testing.assert_allclose(sk_spread, spread, rtol=1e-12, atol=1e-9)
+    xgb = make_estimator("xgb", random_state=0, n_jobs=1, n_estimators=30).fit(X, y)
+    xgb.save_model(tmp_path / "model.json")
+    assert from_xgboost_json(tmp_path / "model.json").predict_with_spread(X_test)[1] is None
+    assert predict_with_spread(xgb, X_test)[1] is None
+    blend = make_estimator(
+        "et_xgb", random_state=0, n_jobs=1, et__n_estimators=30, xgb__n_estimators=30
+    ).fit(X, y)
+    iv = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, blend.predict(X))
+    b = Bundle(blend, iv, Domain().fit(X), {"features": [str(i) for i in range(X.shape[1])]})
+    got = load_bundle(save_bundle(b, tmp_path / "blend")).predict(X_test, spread=True)
+    np.testing.assert_allclose(got["spread"], spread, rtol=1e-12, atol=1e-9)  # the et member's
+    np.testing.assert_array_equal(got["pred"], blend.predict(X_test))
+    assert "spread" not in load_bundle(tmp_path / "blend").predict(X_test)  # only when asked
+
+
 def test_xgboost_models_the_evaluator_does_not_cover_are_left_to_xgboost(tmp_path):
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(80, 3)), rng.normal(size=80)

@@ -178,6 +178,21 @@ def test_frontier_interval_is_calibrated_on_the_extrapolation_protocol(result, j
     assert (hi - lo)[0] / 2 >= iv.q_frontier_
 
 
+def test_exploration_width_is_calibrated_on_the_grouped_spread(result):
+    """A forest champion stores the spread-normalised conformal quantile of its grouped
+    out-of-fold predictions; at those predictions it covers at least 1 - alpha."""
+    from alloyml.modeling.uncertainty import SpreadInterval
+
+    g = result.protocols["grouped"]
+    assert result.champion == "rf"  # a forest: it has a spread
+    assert g.spread is not None and len(g.spread) == len(g.y) and (g.spread >= 0).all()
+    sp = SpreadInterval.from_meta(result.bundle.meta)
+    assert sp is not None and sp.q_ > 0 and sp.floor_ > 0
+    inside = np.abs(g.y - g.pred) <= sp.half_width(g.spread) + 1e-9
+    assert inside.mean() >= 1 - CFG.alpha
+    assert np.isfinite(g.metrics["spread_residual_spearman"])
+
+
 def test_blend_screening_reuses_its_members_and_equals_a_real_blend_fit():
     """The screened blend is the mean of its members' out-of-fold predictions; fitting the blend
     itself on the same folds gives the same predictions, so no fit is saved at a cost in truth."""

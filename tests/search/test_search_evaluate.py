@@ -241,3 +241,27 @@ def test_evaluator_never_ranks_a_yield_strength_above_the_tensile_strength(al):
     # without the yield model nothing is projected
     alone = Evaluator({"uts_mpa": uts}, space.elements)(*space.matrices(designs))
     np.testing.assert_allclose(alone["uts_mpa_pred"], raw["uts_mpa"]["pred"], rtol=1e-9)
+
+
+def test_exploration_width_of_a_forest_is_its_spread_normalised_interval(al):
+    """With a forest champion the acquisitions' half-width is q_spread * max(spread, floor) of
+    the trees at each design (widened at the frontier), not the neighbour-residual interval."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    from alloyml.modeling.models import predict_with_spread
+    from alloyml.modeling.uncertainty import SpreadInterval
+
+    c, space, bundles, designs = al
+    b = copy.deepcopy(bundles["uts_mpa"])
+    X = featurize(_frame(designs, space), "alloy_v1")[b.features].to_numpy(float)
+    y = b.predict(X)["pred"] + np.linspace(-30.0, 30.0, len(X))  # something for trees to fit
+    b.estimator = ExtraTreesRegressor(n_estimators=20, random_state=0, n_jobs=1).fit(X[::2], y[::2])
+    b.meta = dict(b.meta) | {"q_spread": 2.0, "spread_floor": 1.5}
+    ev = Evaluator({"uts_mpa": b}, space.elements)(*space.matrices(designs))
+    pred, spread = predict_with_spread(b.estimator, X)
+    assert (spread > 1.5).any() and (spread[1::2] > 0).all()
+    want = b.interval.frontier_half_width(pred, SpreadInterval.from_meta(b.meta).half_width(spread))
+    np.testing.assert_allclose(ev["uts_mpa_pred"], pred, rtol=1e-9)
+    np.testing.assert_allclose(ev["uts_mpa_half_in"], want, rtol=1e-9)
+    # the reported interval is still the conformal one
+    np.testing.assert_allclose(ev["uts_mpa_hi"], b.predict(X)["hi"], rtol=1e-9)

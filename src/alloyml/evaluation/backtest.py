@@ -19,7 +19,13 @@ Methods:
   model itself refitted every round), the domain rule of the campaigns (k-NN domain score with the
   ``explore`` policy: penalty and a maximum score; rows beyond the maximum are ranked last; the
   domain model and threshold are refreshed with each calibration) and the
-  campaigns' acquisition (``ucb``, ``sigma`` = interval half-width / ``z``).
+  campaigns' acquisition (``ucb``, ``sigma`` = exploration half-width / ``z``). The exploration
+  half-width is the campaigns' (:mod:`alloyml.search.evaluate`): for a model with a spread of
+  its own (forest trees, a GP's standard deviation) the conformal half-width normalised by that
+  spread (:class:`alloyml.modeling.uncertainty.SpreadInterval`), calibrated on the same
+  out-of-fold predictions and applied with the current model; else the in-domain conformal
+  half-width. Unlike the campaigns, the pool loop does not (yet) widen the half-width of a
+  prediction above the best measured row by an extrapolation calibration.
 * ``product_<family>``: the same loop with another family, e.g. ``gp_ard_lin`` (a GP with ARD
   Matern-5/2 plus a linear kernel on compact descriptors, :mod:`alloyml.modeling.models`), a surrogate
   that is not piecewise constant above the best measured alloy.
@@ -427,7 +433,8 @@ class ProductLoop(Surrogate):
         """Conformal interval and domain threshold from a grouped K-fold of the measured rows."""
         from sklearn.model_selection import GroupKFold, KFold
 
-        from alloyml.modeling.uncertainty import ConformalInterval, Domain
+        from alloyml.modeling.models import predict_with_spread
+        from alloyml.modeling.uncertainty import ConformalInterval, Domain, SpreadInterval
 
         g = self.groups[rows]
         k = min(self.spec.folds, len(np.unique(g)))
@@ -437,14 +444,24 @@ class ProductLoop(Surrogate):
             else KFold(n_splits=min(self.spec.folds, len(rows))).split(rows)
         )
         oof = np.empty(len(rows))
+        spread: np.ndarray | None = np.empty(len(rows))
         dist = np.empty(len(rows))
         for tr, te in splits:
             m = self._make(step, fixed=True).fit(self.X[rows[tr]], y[tr])
-            oof[te] = m.predict(self.X[rows[te]])
+            oof[te], sp = predict_with_spread(m, self.X[rows[te]])
+            if sp is None:
+                spread = None
+            elif spread is not None:
+                spread[te] = sp
             if self.policy is not None:
                 dist[te] = Domain().fit(self.X[rows[tr]]).distance(self.X[rows[te]])
-        ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(self.X[rows], y, oof)
-        self.half = ci.half_width(self.X)  # every pool row, fixed until the next calibration
+        if spread is not None:  # the campaigns' exploration width: normalised by the spread
+            self.explore = SpreadInterval(alpha=self.spec.alpha).fit(y, oof, spread)
+            self.half = np.zeros(0)
+        else:  # a model without a spread: the in-domain conformal half-width
+            self.explore = None
+            ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(self.X[rows], y, oof)
+            self.half = ci.half_width(self.X)  # every pool row, fixed until the next calibration
         if self.policy is not None:
             self.domain = Domain().fit(self.X[rows])
             self.domain.calibrate(dist)
@@ -452,16 +469,21 @@ class ProductLoop(Surrogate):
             d = self.domain.distance(self.X)  # every pool row, until the next calibration
             self.dscore = d / thr if thr > 0 else np.zeros(len(d))
 
-    def _sigma(self, cand):
+    def _moments(self, est, cand):
+        from alloyml.modeling.models import predict_with_spread
+
+        if self.explore is not None:
+            mu, sp = predict_with_spread(est, self.X[cand])
+            return mu, self.explore.half_width(sp) / self.z
         h = self.half[cand]
-        return np.where(np.isfinite(h), h, np.nanmax(np.where(np.isfinite(h), h, 0.0))) / self.z
+        h = np.where(np.isfinite(h), h, np.nanmax(np.where(np.isfinite(h), h, 0.0)))
+        return est.predict(self.X[cand]), h / self.z
 
     def predict(self, cand):
-        return self.est.predict(self.X[cand]), self._sigma(cand)
+        return self._moments(self.est, cand)
 
     def fantasy(self, rows, y, cand):
-        m = self._make(self.step, fixed=True).fit(self.X[rows], y)
-        return m.predict(self.X[cand]), self._sigma(cand)
+        return self._moments(self._make(self.step, fixed=True).fit(self.X[rows], y), cand)
 
     def penalty(self, cand, best):
         """The campaigns' domain policy: ``penalty |best| clip(score - 1, 0, max_score)``; rows

@@ -63,15 +63,26 @@ class Bundle:
     def features(self) -> list[str]:
         return list(self.meta["features"])
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Point prediction, interval bounds, domain distance and flag for rows of ``X``."""
+    def predict(self, X: np.ndarray, spread: bool = False) -> dict[str, np.ndarray]:
+        """Point prediction, interval bounds, domain distance and flag for rows of ``X``; with
+        ``spread``, also the model's own spread (``"spread"``, when the model has one; see
+        :func:`alloyml.modeling.models.predict_with_spread`) from the same pass over the trees."""
         X = np.asarray(X, dtype=float)
-        pred = np.asarray(self.estimator.predict(X), dtype=float)
+        sp = None
+        if not spread:
+            pred = np.asarray(self.estimator.predict(X), dtype=float)
+        elif hasattr(self.estimator, "predict_with_spread"):  # numpy models of a loaded bundle
+            pred, sp = self.estimator.predict_with_spread(X)
+        else:  # a fitted scikit-learn model
+            from alloyml.modeling.models import predict_with_spread
+
+            pred, sp = predict_with_spread(self.estimator, X)
+        pred = np.asarray(pred, dtype=float)
         dist = self.domain.distance(X)
         support = self.domain.support(X)
         in_domain = (dist <= self.domain.threshold_) & (support >= self.domain.min_support)
         lo, hi = self.interval.predict_interval(X, pred, in_domain)
-        return {
+        out = {
             "pred": pred,
             "lo": lo,
             "hi": hi,
@@ -79,6 +90,9 @@ class Bundle:
             "domain_support": support,
             "in_domain": in_domain,
         }
+        if sp is not None:
+            out["spread"] = np.asarray(sp, dtype=float)
+        return out
 
 
 #: file name of each model format (a blend's members are ``member<i>`` + the extension)

@@ -168,8 +168,19 @@ class TreeEnsemble:
             node[active] = cur
         return node.reshape(t, n)
 
+    def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Point predictions and, for a forest (``"mean"``), the standard deviation of its trees'
+        predictions (None for boosting: its trees are terms of one sum, not a sample), from one
+        walk of the trees."""
+        vals = self.value[self.apply(X)]
+        spread = vals.std(axis=0) if self.aggregate == "mean" else None
+        return self._aggregate(vals), spread
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        vals = self.value[self.apply(X)]  # (n_trees, n_rows)
+        return self._aggregate(self.value[self.apply(X)])
+
+    def _aggregate(self, vals: np.ndarray) -> np.ndarray:
+        """Leaf values ``(n_trees, n_rows)`` to predictions, in the library's order."""
         if self.aggregate == "mean":
             acc = np.zeros(vals.shape[1], dtype=np.float64)
             for j in range(self.n_trees):  # tree order, as scikit-learn accumulates
@@ -575,6 +586,12 @@ class Imputed:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.estimator_.predict(self.imputer_.transform(X))
 
+    def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        Z = self.imputer_.transform(X)
+        if hasattr(self.estimator_, "predict_with_spread"):
+            return self.estimator_.predict_with_spread(Z)
+        return self.estimator_.predict(Z), None
+
 
 class Blend:
     """The unweighted mean of loaded member predictors, in member order, as scikit-learn's
@@ -600,5 +617,18 @@ class Blend:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        preds = np.column_stack([np.asarray(m.predict(X), dtype=np.float64) for m in self.members])
-        return np.average(preds, axis=1)
+        return self.predict_with_spread(X)[0]
+
+    def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The mean of the members and the tree spread of the first forest member (the
+        blend's own spread is not a sample of anything; see
+        :func:`alloyml.modeling.models.ensemble_spread`)."""
+        preds, spread = [], None
+        for m in self.members:
+            if hasattr(m, "predict_with_spread"):
+                p, s = m.predict_with_spread(X)
+                spread = s if spread is None else spread
+            else:
+                p = m.predict(X)
+            preds.append(np.asarray(p, dtype=np.float64))
+        return np.average(np.column_stack(preds), axis=1), spread

@@ -213,6 +213,39 @@ class ImputedRegressor(RegressorMixin, BaseEstimator):
         return self.estimator_.predict(self.imputer_.transform(X))
 
 
+def predict_with_spread(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Point predictions and the model's own spread at ``X``, or None where it has none.
+
+    The spread is a relative difficulty, the scale of a normalised conformal interval
+    (H. Papadopoulos et al., J. Artif. Intell. Res. 40 (2011) 815; with forests, U. Johansson
+    et al., Mach. Learn. 97 (2014) 155): the standard deviation of a random or extra-trees
+    forest's per-tree predictions, a Gaussian process's predictive standard deviation, and for a
+    mean blend the spread of its first member that has one. It grows where the trees (or the
+    kernel) have seen nothing alike, which a neighbour-residual scale does not. Boosting and
+    linear models have none. Fitted scikit-learn models and the numpy models of
+    :mod:`alloyml.modeling.compact` give the same numbers.
+    """
+    if hasattr(est, "predict_with_spread"):  # compact models
+        return est.predict_with_spread(X)
+    if isinstance(est, ImputedRegressor):
+        return predict_with_spread(est.estimator_, est.imputer_.transform(X))
+    if isinstance(est, (RandomForestRegressor, ExtraTreesRegressor)):
+        X32 = np.asarray(X, dtype=np.float32)
+        per_tree = np.stack([t.predict(X32, check_input=False) for t in est.estimators_])
+        return est.predict(X), per_tree.std(axis=0)
+    if type(est).__name__ == "VotingRegressor":
+        preds, spread = [], None
+        for m in est.estimators_:
+            p, s = predict_with_spread(m, X)
+            spread = s if spread is None else spread
+            preds.append(np.asarray(p, dtype=np.float64))
+        return np.average(np.column_stack(preds), axis=1), spread
+    if isinstance(est, ArdGP):
+        mu, sd = est.predict(X, return_std=True)
+        return mu, sd
+    return est.predict(X), None
+
+
 def needs_imputer(feature_names: Any) -> bool:
     """Whether a feature set carries the ``process_v2`` schedule columns."""
     names = set(feature_names or ())

@@ -44,8 +44,19 @@ from sklearn.inspection import permutation_importance
 from alloyml.config import DEFAULT_ALPHA
 from alloyml.headline import target_headline
 from alloyml.modeling.bundle import Bundle
-from alloyml.modeling.models import BLENDS, SEARCH_SPACES, make_model, suggest
-from alloyml.modeling.uncertainty import ConformalInterval, Domain, ShiftCalibration
+from alloyml.modeling.models import (
+    BLENDS,
+    SEARCH_SPACES,
+    make_model,
+    predict_with_spread,
+    suggest,
+)
+from alloyml.modeling.uncertainty import (
+    ConformalInterval,
+    Domain,
+    ShiftCalibration,
+    SpreadInterval,
+)
 from alloyml.modeling.validation import (
     extrapolation_split,
     grouped_splits,
@@ -96,6 +107,7 @@ class ProtocolResult:
     hi: np.ndarray | None = None
     in_domain: np.ndarray | None = None
     test_idx: np.ndarray | None = None
+    spread: np.ndarray | None = None  # the fold models' own spread at each row (or None)
 
 
 @dataclass
@@ -216,13 +228,18 @@ def _fit_frontier(
     iv.fit_frontier(y, y[te], p)
 
 
-def _top_spearman(y: np.ndarray, pred: np.ndarray) -> float:
-    """Spearman rank correlation of predictions with measurements (the top-decile rows)."""
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (nan when fewer than 3 rows or a constant side)."""
     from scipy.stats import spearmanr
 
-    if len(y) < 3 or np.ptp(y) == 0 or np.ptp(pred) == 0:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(spearmanr(y, pred).statistic)
+    return float(spearmanr(a, b).statistic)
+
+
+def _top_spearman(y: np.ndarray, pred: np.ndarray) -> float:
+    """Spearman rank correlation of predictions with measurements (the top-decile rows)."""
+    return _spearman(y, pred)
 
 
 def _heldout_distances(X: np.ndarray, splits, cfg: TrainConfig) -> np.ndarray:
@@ -250,9 +267,11 @@ def _protocol_with_intervals(
     measured on the outer test part is out-of-sample.
     """
     ys, ps, los, his, dom, tes, scores = [], [], [], [], [], [], []
+    spreads: list[np.ndarray | None] = []
     for k, (tr, te) in enumerate(splits):
         est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
-        pred = est.predict(X[te])
+        pred, spread = predict_with_spread(est, X[te])
+        spreads.append(spread)
         inner = grouped_splits(groups[tr], cfg.inner_folds, cfg.seed + 1000 + k)
         ite, ip = oof_predictions(name, params, X[tr], y[tr], inner, cfg)
         order = np.argsort(ite)
@@ -299,7 +318,8 @@ def _protocol_with_intervals(
         "coverage_in_domain": float(inside[d_all].mean()) if d_all.any() else float("nan"),
         "coverage_out_of_domain": float(inside[~d_all].mean()) if (~d_all).any() else float("nan"),
     }
-    res = ProtocolResult(m, y_all, p_all, lo_all, hi_all, d_all, np.concatenate(tes))
+    sp_all = None if any(v is None for v in spreads) else np.concatenate(spreads)
+    res = ProtocolResult(m, y_all, p_all, lo_all, hi_all, d_all, np.concatenate(tes), sp_all)
     return res, scores
 
 
@@ -469,6 +489,13 @@ def train_target(
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
         iv.fit_frontier(y, ext.y, ext.pred)
     dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
+    # exploration width of the campaigns: normalised by the model's own spread, calibrated on
+    # the grouped out-of-fold predictions (SpreadInterval; None for a model without a spread)
+    explore: dict[str, float] = {}
+    if g.spread is not None:
+        sp = SpreadInterval(alpha=cfg.alpha).fit(g.y, g.pred, g.spread)
+        explore = {"q_spread": sp.q_, "spread_floor": sp.floor_}
+        g.metrics["spread_residual_spearman"] = _spearman(np.abs(g.y - g.pred), g.spread)
     # learning curve (grouped CV, training parts subsampled)
     rng = np.random.default_rng(cfg.seed)
     lc = []
@@ -499,6 +526,7 @@ def train_target(
         "q_out": float(iv.q_out_),
         "frontier": float(getattr(iv, "frontier_", float("inf"))),
         "q_frontier": float(getattr(iv, "q_frontier_", 0.0)),
+        **explore,
         "shift_calibration": "loso" if by_source else "family",
         "n_rows": int(n),
         "seed": cfg.seed,

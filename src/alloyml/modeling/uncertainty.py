@@ -34,6 +34,14 @@ extrapolation for a tree ensemble, whose predictions are flat beyond the stronge
 saw. Such a prediction gets at least the half-width calibrated on the extrapolation protocol
 (train below the top decile, predict it; see :meth:`ConformalInterval.fit_frontier`), whatever
 its domain flag.
+
+Exploration width (issue 11): the campaigns and the discovery backtest rank designs by an
+optimistic bound ``mu + kappa sigma``. The interval above is calibrated on measured alloys and
+its neighbour-residual scale does not grow for a design unlike anything measured, so it says
+little about where to look. :class:`SpreadInterval` is the split-conformal interval normalised
+by the model's own spread (tree-to-tree standard deviation of a forest, a GP's predictive
+standard deviation; :func:`alloyml.modeling.models.predict_with_spread`), calibrated on the same
+grouped out-of-fold predictions, which widens where the model has seen nothing alike.
 """
 
 from __future__ import annotations
@@ -168,6 +176,48 @@ class ConformalScale:
         local = self.res_[idx].mean(axis=1)
         # relative scale, floored so that one lucky neighbourhood cannot collapse an interval
         return np.maximum(local / self.global_, self.floor)
+
+
+@dataclass
+class SpreadInterval:
+    """Half-width ``q * max(spread(x), floor)``: split-conformal, normalised by the model's spread.
+
+    ``q`` is the conformal quantile of ``|y - pred| / max(spread, floor)`` over out-of-fold
+    predictions, so ``pred +/- q max(spread, floor)`` covers ``1 - alpha`` of exchangeable rows
+    (normalised conformal, Papadopoulos et al. 2011; Johansson et al., Mach. Learn. 97 (2014)
+    155). ``floor`` (a ``floor_share`` of the median calibration spread) keeps a row where every
+    tree agrees from getting a zero width.
+
+    >>> iv = SpreadInterval(alpha=0.5).fit(np.array([1.0, 2.0, 4.0]), np.zeros(3),
+    ...                                    np.array([1.0, 1.0, 2.0]))
+    >>> iv.q_, iv.half_width(np.array([0.0, 3.0])).tolist()
+    (2.0, [0.1, 6.0])
+    """
+
+    alpha: float = DEFAULT_ALPHA
+    floor_share: float = 0.05
+
+    def fit(self, y: np.ndarray, pred: np.ndarray, spread: np.ndarray) -> SpreadInterval:
+        spread = np.asarray(spread, dtype=float)
+        self.floor_ = max(self.floor_share * float(np.median(spread)), 1e-12)
+        r = np.abs(np.asarray(y, dtype=float) - np.asarray(pred, dtype=float))
+        score = r / np.maximum(spread, self.floor_)
+        q = conformal_quantile(score, self.alpha)
+        self.q_ = float(q if math.isfinite(q) else np.max(score))
+        return self
+
+    def half_width(self, spread: np.ndarray) -> np.ndarray:
+        return self.q_ * np.maximum(np.asarray(spread, dtype=float), self.floor_)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> SpreadInterval | None:
+        """The calibration a bundle's ``meta.json`` stores (``q_spread``, ``spread_floor``),
+        or None for a model trained without one."""
+        if "q_spread" not in meta:
+            return None
+        iv = cls(alpha=float(meta.get("alpha", DEFAULT_ALPHA)))
+        iv.q_, iv.floor_ = float(meta["q_spread"]), float(meta["spread_floor"])
+        return iv
 
 
 @dataclass

@@ -9,9 +9,14 @@ the tensile strength is projected onto YS <= UTS as in ``alloyml predict``
 
 Acquisitions (``pred``, ``ucb``, ``ei``) come from :mod:`alloyml.search.acquisition`, the module
 the discovery backtest uses too, on the quantity's prediction ``mu`` and the Gaussian scale
-``sigma = (hi - mu) / z`` of its conformal interval (:mod:`alloyml.modeling.uncertainty`), ``z =
-Phi^-1(1 - alpha / 2)``; ``ei`` improves on the best measured value ``f*`` of the quantity among
-the campaign's reference alloys.
+``sigma = h / z``, ``z = Phi^-1(1 - alpha / 2)``, of an exploration half-width ``h``: for a
+model with a spread of its own (a forest's trees, the forest member of a blend) the
+split-conformal half-width normalised by that spread
+(:class:`alloyml.modeling.uncertainty.SpreadInterval`, calibrated in training on grouped
+out-of-fold predictions), which grows where the trees disagree; for other models the in-domain
+half-width of the conformal interval. Above the best measured value either is widened to the
+extrapolation-calibrated half-width. ``ei`` improves on the best measured value ``f*`` of the
+quantity among the campaign's reference alloys.
 
 Domain: each model's domain distance over its calibrated threshold is the model's domain score
 (1 = edge of the domain of applicability); the candidate's score is the largest over the models
@@ -33,6 +38,7 @@ from alloyml.errors import AlloyMLError
 from alloyml.features import Featurizer
 from alloyml.modeling.bundle import Bundle
 from alloyml.modeling.consistency import consistent_strengths
+from alloyml.modeling.uncertainty import SpreadInterval
 from alloyml.search.acquisition import acquire, interval_z
 from alloyml.search.campaign import SPECIFIC, Campaign, Constraint, Objective, quantity_target
 from alloyml.search.space import Design, DesignSpace
@@ -76,6 +82,7 @@ class Evaluator:
                 )
             self._cols[target] = np.array([labels[f] for f in b.features], dtype=int)
         self.alpha = {t: float(b.meta.get("alpha", DEFAULT_ALPHA)) for t, b in self.bundles.items()}
+        self._explore = {t: SpreadInterval.from_meta(b.meta) for t, b in self.bundles.items()}
 
     @property
     def targets(self) -> list[str]:
@@ -88,7 +95,10 @@ class Evaluator:
         (k-NN, standardised features) over the model's threshold.
         """
         X = self.featurizer.transform(wt, proc)
-        results = {t: b.predict(X[:, self._cols[t]]) for t, b in self.bundles.items()}
+        results = {
+            t: b.predict(X[:, self._cols[t]], spread=self._explore[t] is not None)
+            for t, b in self.bundles.items()
+        }
         # a design's yield strength is never ranked above its tensile strength: the pair is
         # projected as `alloyml predict` projects it (when the evaluator has both models)
         results, _ = consistent_strengths(results)
@@ -96,14 +106,20 @@ class Evaluator:
         for t, b in self.bundles.items():
             r = results[t]
             out[f"{t}_pred"] = r["pred"]
-            # the in-domain (exchangeable) half-width q_in * s(x), the exploration signal of the
-            # acquisitions, rescaled from the Mondrian interval (no second k-NN scale query)
             iv = b.interval
-            q_row = np.where(r["in_domain"], iv.q_, getattr(iv, "q_out_", iv.q_))
-            safe = np.where(q_row > 0, q_row, 1.0)
+            if "spread" in r:
+                # the exploration signal of the acquisitions: the half-width normalised by the
+                # model's own spread (trees that disagree), calibrated on grouped out-of-fold
+                # predictions (SpreadInterval)
+                half_in = self._explore[t].half_width(r["spread"])
+            else:
+                # no spread: the in-domain (exchangeable) half-width q_in * s(x), rescaled from
+                # the Mondrian interval (no second k-NN scale query)
+                q_row = np.where(r["in_domain"], iv.q_, getattr(iv, "q_out_", iv.q_))
+                safe = np.where(q_row > 0, q_row, 1.0)
+                half_in = np.where(q_row > 0, (r["hi"] - r["pred"]) * iv.q_ / safe, 0.0)
             # at the frontier of what was measured the extrapolation-calibrated half-width is
             # the model's uncertainty, in domain or not (issue 11 §5)
-            half_in = np.where(q_row > 0, (r["hi"] - r["pred"]) * iv.q_ / safe, 0.0)
             out[f"{t}_half_in"] = iv.frontier_half_width(r["pred"], half_in)
             out[f"{t}_lo"] = np.maximum(r["lo"], 0.0)
             out[f"{t}_hi"] = r["hi"]
@@ -189,11 +205,11 @@ class Problem:
         t = quantity_target(q)
         if t is None:
             return np.zeros(len(ev[DENSITY]))
-        # The exploration bonus is the in-domain half-width q_in * s(x): the model's uncertainty
-        # among alloys like those it learned from. A design out of the domain carries the wider
-        # shift-calibrated interval in its card and in its constraints, but being out of domain
-        # is never a bonus for UCB or EI: the campaign's domain policy decides how far out the
-        # search may go.
+        # The exploration bonus is the exploration half-width (spread-normalised, or the
+        # in-domain conformal one): the model's own uncertainty. A design out of the domain
+        # carries the wider shift-calibrated interval in its card and in its constraints, but
+        # being out of domain is never a bonus for UCB or EI beyond what the model's spread
+        # says: the campaign's domain policy decides how far out the search may go.
         half = np.maximum(ev[f"{t}_half_in"], 0.0)
         if q in SPECIFIC:
             half = half / ev[DENSITY]
