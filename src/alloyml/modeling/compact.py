@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -620,15 +621,23 @@ class Blend:
         return self.predict_with_spread(X)[0]
 
     def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The mean of the members and the tree spread of the first forest member (the
-        blend's own spread is not a sample of anything; see
-        :func:`alloyml.modeling.models.ensemble_spread`)."""
-        preds, spread = [], None
-        for m in self.members:
-            if hasattr(m, "predict_with_spread"):
-                p, s = m.predict_with_spread(X)
-                spread = s if spread is None else spread
-            else:
-                p = m.predict(X)
-            preds.append(np.asarray(p, dtype=np.float64))
-        return np.average(np.column_stack(preds), axis=1), spread
+        """The mean of the members and the tree spread of the first forest member."""
+        return blend_with_spread(
+            m.predict_with_spread(X) if hasattr(m, "predict_with_spread") else (m.predict(X), None)
+            for m in self.members
+        )
+
+
+def blend_with_spread(
+    members: Iterable[tuple[np.ndarray, np.ndarray | None]],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A mean blend's prediction and spread from its members' ``(prediction, spread)`` pairs:
+    the unweighted mean as scikit-learn's ``VotingRegressor`` computes it, and the spread of the
+    first member that has one (the blend's own spread is not a sample of anything; see
+    :func:`alloyml.modeling.models.predict_with_spread`). Used by :class:`Blend` and by the
+    fitted scikit-learn blend, so both give the same numbers."""
+    preds, spread = [], None
+    for p, s in members:
+        spread = s if spread is None else spread
+        preds.append(np.asarray(p, dtype=np.float64))
+    return np.average(np.column_stack(preds), axis=1), spread

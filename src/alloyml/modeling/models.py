@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from alloyml.errors import ConfigError
-from alloyml.modeling.compact import fill_schedule, schedule_columns
+from alloyml.modeling.compact import blend_with_spread, fill_schedule, schedule_columns
 
 MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp", "et_xgb")
 
@@ -234,12 +234,7 @@ def predict_with_spread(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
         per_tree = np.stack([t.predict(X32, check_input=False) for t in est.estimators_])
         return est.predict(X), per_tree.std(axis=0)
     if type(est).__name__ == "VotingRegressor":
-        preds, spread = [], None
-        for m in est.estimators_:
-            p, s = predict_with_spread(m, X)
-            spread = s if spread is None else spread
-            preds.append(np.asarray(p, dtype=np.float64))
-        return np.average(np.column_stack(preds), axis=1), spread
+        return blend_with_spread(predict_with_spread(m, X) for m in est.estimators_)
     if isinstance(est, ArdGP):
         mu, sd = est.predict(X, return_std=True)
         return mu, sd
