@@ -231,3 +231,21 @@ def test_schedule_imputer_fills_temper_rows_from_scheduled_rows_of_their_class()
     model = make_model("ridge", 0, 1, names)
     assert type(model).__name__ == "ImputedRegressor"
     assert type(make_model("ridge", 0, 1, names[:10])).__name__ != "ImputedRegressor"
+
+
+def test_process_v2_decodes_each_row_by_its_systems_standard():
+    """T2 is annealed for a magnesium casting (ASTM B296) and cold worked + naturally aged for
+    aluminium (ANSI H35.1): the featurizer reads the standard off each row's base element."""
+    from alloyml.features import featurize
+
+    frame = pd.DataFrame(
+        [
+            {"Mg": 90.0, "Al": 9.0, "Zn": 1.0, "temper": "T2", "route": "cast_sand"},
+            {"Al": 95.6, "Cu": 4.4, "temper": "T2", "route": "extruded"},
+        ]
+    )
+    F = featurize(frame, "alloy_v2")
+    assert F["family_Mg-Al"].iloc[0] == 1.0 and F["family_2xxx"].iloc[1] == 1.0
+    assert F["proc_state_annealed"].tolist() == [1.0, 0.0]
+    assert F["proc_state_cold_work_before_ageing"].tolist() == [0.0, 1.0]
+    assert F["proc_state_natural_aged"].tolist() == [0.0, 1.0]

@@ -251,7 +251,13 @@ class Featurizer:
                 process.row_label(i, row_names),
                 total[i],
             )
-        proc = self.encode_process(frame, row_names) if self.needs_process else None
+        if self.needs_process:
+            # the temper standard follows the base element: ASTM B296 for Mg, ANSI H35.1 else
+            base = np.array(self.elements, dtype=object)[np.nan_to_num(wt, nan=-1.0).argmax(axis=1)]
+            systems = np.where(base == "Mg", "mg", "al")
+            proc = self.encode_process(frame, row_names, systems=systems)
+        else:
+            proc = None
         values = self.transform(wt, proc, row_names=row_names)
         return pd.DataFrame(values, index=frame.index, columns=list(self.labels))
 
@@ -288,21 +294,25 @@ class Featurizer:
         return out
 
     def encode_process(
-        self, frame: pd.DataFrame, row_names: Sequence[object] | None = None
+        self,
+        frame: pd.DataFrame,
+        row_names: Sequence[object] | None = None,
+        systems: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Process matrix of a canonical frame; missing process columns count as unknown.
 
         For ``process_v2`` presets the temper class code comes from ``temper_class``, else from
         the decoded ``temper`` text (``HT`` for "heat treated" with no detail), and the state
         columns from :func:`alloyml.process.decode_state` of ``temper`` (``temper_class`` when
-        there is no text).
+        there is no text), by the standard of each row's system (``systems``: ``"al"`` or
+        ``"mg"`` per row; ``"al"`` when not given).
         """
         n = len(frame)
         if row_names is None:
             row_names = _row_names(frame)
         v2 = "process_v2" in self.preset.groups
         if v2:
-            frame = self._with_state(frame)
+            frame = self._with_state(frame, systems)
         missing = [c for c in self.process_columns if c not in frame.columns]
         if missing:
             logger.warning("process columns absent from the input, treated as unknown: %s", missing)
@@ -322,8 +332,11 @@ class Featurizer:
                     raise AlloyMLError(f"process column {col!r} is not numeric: {exc}") from None
         return out
 
-    def _with_state(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with the v2 temper class and the decoded state columns (one decode per pair)."""
+    def _with_state(
+        self, frame: pd.DataFrame, systems: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """``frame`` with the v2 temper class and the decoded state columns, each distinct
+        (temper, class, system) decoded once."""
         temper = (
             frame["temper"] if "temper" in frame.columns else pd.Series(None, index=frame.index)
         )
@@ -332,14 +345,17 @@ class Featurizer:
             if "temper_class" in frame.columns
             else pd.Series(None, index=frame.index)
         )
+        if systems is None:
+            systems = ["al"] * len(frame)
         keys = list(
             zip(
                 temper.astype(object).where(temper.notna(), None),
                 tclass.astype(object).where(tclass.notna(), None),
+                systems,
                 strict=True,
             )
         )
-        cache: dict[tuple[object, object], tuple[str | None, tuple[float, ...]]] = {}
+        cache: dict[tuple[object, object, str], tuple[str | None, tuple[float, ...]]] = {}
         for k in set(keys):
             cache[k] = (process.state_class(*k), process.state_row(*k))
         out = frame.copy()
