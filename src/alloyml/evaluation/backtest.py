@@ -77,6 +77,7 @@ from scipy.special import gammaln
 from alloyml import config
 from alloyml.config import BASELINE_KINDS
 from alloyml.errors import ConfigError, SchemaError
+from alloyml.modeling.models import predict_with_spread
 from alloyml.schema import BALANCE
 from alloyml.search.acquisition import (
     acquire,
@@ -393,7 +394,11 @@ class ProductLoop(Surrogate):
         self.policy = config.DOMAIN_MODES.get(spec.domain)
         self.z = interval_z(spec.alpha)
         self.hyper: Any = None
+        # exploration width, set by _calibrate: the spread-normalised interval of a model with
+        # a spread, else the conformal half-width of every pool row (fixed until recalibration)
+        self.explore: Any = None
         self.half: np.ndarray | None = None
+        self.calibrated = False
 
     def _make(self, step: int, fixed: bool) -> Any:
         from alloyml.modeling.models import (
@@ -426,14 +431,14 @@ class ProductLoop(Surrogate):
         if refit_hyper:
             self.hyper = est
         self.est = est
-        if self.half is None or step % self.spec.recalibrate_every == 0:
+        if not self.calibrated or step % self.spec.recalibrate_every == 0:
             self._calibrate(rows, y, step)
+            self.calibrated = True
 
     def _calibrate(self, rows, y, step):
         """Conformal interval and domain threshold from a grouped K-fold of the measured rows."""
         from sklearn.model_selection import GroupKFold, KFold
 
-        from alloyml.modeling.models import predict_with_spread
         from alloyml.modeling.uncertainty import ConformalInterval, Domain, SpreadInterval
 
         g = self.groups[rows]
@@ -457,11 +462,11 @@ class ProductLoop(Surrogate):
                 dist[te] = Domain().fit(self.X[rows[tr]]).distance(self.X[rows[te]])
         if spread is not None:  # the campaigns' exploration width: normalised by the spread
             self.explore = SpreadInterval(alpha=self.spec.alpha).fit(y, oof, spread)
-            self.half = np.zeros(0)
+            self.half = None
         else:  # a model without a spread: the in-domain conformal half-width
             self.explore = None
             ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(self.X[rows], y, oof)
-            self.half = ci.half_width(self.X)  # every pool row, fixed until the next calibration
+            self.half = ci.half_width(self.X)
         if self.policy is not None:
             self.domain = Domain().fit(self.X[rows])
             self.domain.calibrate(dist)
@@ -470,9 +475,7 @@ class ProductLoop(Surrogate):
             self.dscore = d / thr if thr > 0 else np.zeros(len(d))
 
     def _moments(self, est, cand):
-        from alloyml.modeling.models import predict_with_spread
-
-        if self.explore is not None:
+        if self.half is None:
             mu, sp = predict_with_spread(est, self.X[cand])
             return mu, self.explore.half_width(sp) / self.z
         h = self.half[cand]

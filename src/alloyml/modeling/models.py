@@ -230,9 +230,11 @@ def predict_with_spread(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if isinstance(est, ImputedRegressor):
         return predict_with_spread(est.estimator_, est.imputer_.transform(X))
     if isinstance(est, (RandomForestRegressor, ExtraTreesRegressor)):
+        # one walk of the trees: the mean is the per-tree sum in tree order divided by the
+        # number of trees, as scikit-learn's forest accumulates it
         X32 = np.asarray(X, dtype=np.float32)
         per_tree = np.stack([t.predict(X32, check_input=False) for t in est.estimators_])
-        return est.predict(X), per_tree.std(axis=0)
+        return per_tree.sum(axis=0) / len(est.estimators_), per_tree.std(axis=0)
     if type(est).__name__ == "VotingRegressor":
         return blend_with_spread(predict_with_spread(m, X) for m in est.estimators_)
     if isinstance(est, ArdGP):

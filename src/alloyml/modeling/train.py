@@ -319,6 +319,8 @@ def _protocol_with_intervals(
         "coverage_out_of_domain": float(inside[~d_all].mean()) if (~d_all).any() else float("nan"),
     }
     sp_all = None if any(v is None for v in spreads) else np.concatenate(spreads)
+    if sp_all is not None:  # does the model's own spread rank its errors?
+        m["spread_residual_spearman"] = _spearman(np.abs(y_all - p_all), sp_all)
     res = ProtocolResult(m, y_all, p_all, lo_all, hi_all, d_all, np.concatenate(tes), sp_all)
     return res, scores
 
@@ -495,7 +497,6 @@ def train_target(
     if g.spread is not None:
         sp = SpreadInterval(alpha=cfg.alpha).fit(g.y, g.pred, g.spread)
         explore = {"q_spread": sp.q_, "spread_floor": sp.floor_}
-        g.metrics["spread_residual_spearman"] = _spearman(np.abs(g.y - g.pred), g.spread)
     # learning curve (grouped CV, training parts subsampled)
     rng = np.random.default_rng(cfg.seed)
     lc = []
