@@ -83,7 +83,8 @@ def test_processing_classes(result):
         "T6": 375,
         "H": 197 + 41,
         "T7": 214,
-        "F": 141,
+        "O": 130,
+        "F": 11,
         "T4": 86,
         "T3": 57,
         "T5": 21,
@@ -97,7 +98,7 @@ def test_processing_classes(result):
     assert decoded == rows["temper_class"].tolist()
     states = rows["temper"].value_counts().to_dict()
     assert states["solution treated + peak aged"] == 375
-    assert states["as fabricated"] == 141
+    assert states["annealed"] == 130 and states["as cast"] == 11
     assert states["strain hardened (hard)"] == 197 and states["strain hardened"] == 41
     peak = decode_state("solution treated + peak aged")
     assert (peak.solution_treated, peak.quenched, peak.ageing_degree) == (1.0, 1.0, 0.0)
@@ -184,8 +185,8 @@ def test_fixture_good_row(tmp_path):
     assert len(res.rows) == 2 and len(res.rejects) == 0
     assert res.rows["Zn"].iloc[0] == 6.0
     assert res.rows["Al"].iloc[0] == 90.0
-    assert list(res.rows["temper_class"]) == ["T6", "F"]
-    assert list(res.rows["temper"]) == ["solution treated + peak aged", "as fabricated"]
+    assert list(res.rows["temper_class"]) == ["T6", "O"]
+    assert list(res.rows["temper"]) == ["solution treated + peak aged", "annealed"]
     assert res.rows["doi"].isna().all()  # fixture spec declares no DOI
 
 
@@ -258,3 +259,36 @@ def test_fixture_index_mismatch_is_an_error(tmp_path):
 def test_fixture_route_threshold(tmp_path):
     res = _run(tmp_path, [_row(0, Si=0.2, Al=0.7), _row(1, Si=0.12, Al=0.78)])
     assert res.rows["route"].isna().tolist() == [True, False]
+
+
+@pytest.mark.realdata
+def test_no_processing_is_the_o_temper_on_wrought_compositions(rows):
+    """"No Processing" rows carry the handbook O-temper properties (ASM Handbook Vol. 2):
+    2024-O 75 / 185 MPa, 7075-O 105 / 230, 6061-O 55 / 125, 5083-O 145 / 290, 3003-O 40 / 110."""
+    handbook = {410: (75, 185), 423: (105, 230), 349: (55, 125), 402: (145, 290), 338: (40, 110)}
+    for row, (ys, uts) in handbook.items():
+        r = rows.loc[row]
+        assert r["process_code"] == "No Processing" and r["route"] == "wrought"
+        assert (r["temper_class"], r["temper"]) == ("O", "annealed"), row
+        assert r["ys_mpa"] == pytest.approx(ys, abs=3) and r["uts_mpa"] == pytest.approx(uts, abs=3)
+    assert decode_state("annealed").annealed == 1.0
+
+
+@pytest.mark.realdata
+def test_al_si_casting_compositions_are_cast(rows):
+    cast = rows["route"] == "cast"
+    assert cast.sum() == 63
+    assert rows.loc[cast, "Si"].between(5.0, 11.0).all()
+    # A356-type as-cast rows: "No Processing" is the as-cast state there
+    assert set(rows.index[rows["temper_class"] == "F"]) == set(range(14, 25))
+    assert (rows.loc[14:24, "temper"] == "as cast").all() and cast.loc[14:24].all()
+    assert (rows.loc[[466, 798, 772], "route"] == "cast").all()  # A380, 319, A356-T6 types
+    assert rows.loc[866, "route"] == "wrought"  # 4032 forging alloy (12.2 % Si)
+
+
+def test_fixture_no_processing_on_a_casting_composition_is_as_cast(tmp_path):
+    al_si = {"Al": 0.925, "Si": 0.07, "Mg": 0.005, "Zn": 0.0, "Cu": 0.0}
+    res = _run(tmp_path, [_row(0, "No Processing", **al_si), _row(1, "No Processing")])
+    assert list(res.rows["temper_class"]) == ["F", "O"]
+    assert list(res.rows["temper"]) == ["as cast", "annealed"]
+    assert list(res.rows["route"]) == ["cast", "wrought"]

@@ -44,7 +44,8 @@ Decisions (each refers to SOURCE.md):
                                                            ``process_code`` keeps the raw class
   ``Strain Harderned (Hard)``                      H       [sic]
   ``Strain hardened``                              H
-  ``No Processing``                                F       as-fabricated
+  ``No Processing``                                O / F   annealed; as cast on an Al-Si casting
+                                                           composition (see below)
   ``Solutionised + Naturally aged``                T4
   ``Solutionised + Cold Worked + Naturally aged``  T3
   ``Artificial aged``                              T5      aged without a solution treatment
@@ -52,7 +53,29 @@ Decisions (each refers to SOURCE.md):
   ``Solutionised``                                 W       see below
   ===============================================  ======  =========================================
 
-  ``Solutionised`` (4 rows, 40–43) → **W** (solution heat-treated, no ageing stated). SOURCE.md
+  ``No Processing`` (141 rows) is the **annealed O temper**, not as-fabricated, on every
+  wrought composition: its rows carry the handbook typical properties of the O temper, e.g.
+  rows 410/415 (2024) YS 75 / UTS 185 MPa / 20 %, rows 422–424 (7075) 103–105 / 225–230 / 15–17,
+  row 349 (6061) 55 / 125 / 25, row 402 (5083) 145 / 290 / 22, row 338 (3003) 40 / 110 / 30
+  (2024-O 75 / 185 / 20, 7075-O 105 / 230 / 17, 6061-O 55 / 125 / 25, 5083-O 145 / 290 / 22,
+  3003-O 40 / 110 / 30: ASM Handbook Vol. 2, 1990, "Properties of Wrought Aluminum and
+  Aluminum Alloys"), while an as-fabricated (F) wrought product has no guaranteed properties
+  and sits far above them (a hot-rolled 2024-F is work hardened). Such rows get ``temper``
+  "annealed" and class **O**. On a casting composition (``route`` ``cast``, below) the same
+  class is the as-cast state: ``temper`` "as cast", class **F** (rows 14–24: Al-7Si-0.45Mg
+  UTS 180–195 MPa, 2–4 %, the A356-F range). Before this decision the O rows were read as F,
+  so the models learned "as fabricated" from annealed material and no other source's O rows
+  could learn from them.
+- **Casting compositions.** Rows with 5 ≤ Si < 11 wt % get ``route`` ``cast`` (casting
+  method not stated; 63 rows): Al-7Si-Mg (A356/A357 type: rows 14–24, 428–433, 772–886),
+  Al-6Si-3Cu (319
+  type, row 798) and Al-9Si-3Cu (A380 type, rows 466–469) are registered casting alloys, and
+  the registered wrought 4xxx alloys in that Si range are cladding and filler alloys (4343,
+  4045, 4043) whose tensile properties are not tabulated in datasheets like these (Aluminum
+  Association, *International Alloy Designations and Chemical Composition Limits for Wrought
+  Aluminum and Wrought Aluminum Alloys*). 4032 (12.2 % Si, rows 866/868) is a wrought forging
+  alloy and stays ``wrought``.
+- ``Solutionised`` (4 rows, 40–43) → **W** (solution heat-treated, no ageing stated). SOURCE.md
   reports that downstream apps feed O/annealed tempers as "Solutionised", but these four rows are
   the same Al-6.4Cu compositions as the "Naturally aged" rows 438–441 with YS 125–140 MPa and
   3–6 % elongation, which is not annealed-like; the literal meaning (solution treated only) is
@@ -119,7 +142,7 @@ PROCESSING_TO_CLASS: dict[str, str] = {
     "strain harderned (hard)": "H",
     "strain hardened (hard)": "H",
     "strain hardened": "H",
-    "no processing": "F",
+    "no processing": "O",  # "F" on a casting composition (see the module docstring)
     "solutionised + naturally aged": "T4",
     "solutionised + cold worked + naturally aged": "T3",
     "artificial aged": "T5",
@@ -134,7 +157,7 @@ PROCESSING_TO_STATE: dict[str, str] = {
     "strain harderned (hard)": "strain hardened (hard)",
     "strain hardened (hard)": "strain hardened (hard)",
     "strain hardened": "strain hardened",
-    "no processing": "as fabricated",
+    "no processing": "annealed",  # "as cast" on a casting composition
     "solutionised + naturally aged": "solution treated + naturally aged",
     "solutionised + cold worked + naturally aged": (
         "solution treated + cold worked + naturally aged"
@@ -146,6 +169,11 @@ PROCESSING_TO_STATE: dict[str, str] = {
 
 #: Si at or above this (wt %) is beyond any registered wrought alloy: route left unknown.
 SI_ROUTE_UNKNOWN_WT = 15.0
+
+#: Si in [SI_CAST_MIN_WT, SI_CAST_MAX_WT) wt %: a registered casting composition (A356/A357,
+#: 319, A380 types), route ``cast``; "No Processing" there is as cast, not annealed.
+SI_CAST_MIN_WT = 5.0
+SI_CAST_MAX_WT = 11.0
 
 
 def _key(text: object) -> str | None:
@@ -207,13 +235,19 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
                 {"Processing": text},
             )
         classes.append(cls)
-    rows["temper_class"] = classes
-    rows["temper"] = [
+    si = rows["Si"].to_numpy(dtype=float, na_value=np.nan)
+    casting = (si >= SI_CAST_MIN_WT) & (si < SI_CAST_MAX_WT)
+    states = [
         None if c is None else PROCESSING_TO_STATE[_key(t) or ""]
         for c, t in zip(classes, raw["Processing"], strict=True)
     ]
+    as_cast = casting & np.array([_key(t) == "no processing" for t in raw["Processing"]])
+    rows["temper_class"] = np.where(as_cast, "F", np.array(classes, dtype=object))
+    rows["temper"] = np.where(as_cast, "as cast", np.array(states, dtype=object))
     rows["process_code"] = raw["Processing"].map(lambda v: None if pd.isna(v) else str(v))
-    rows["route"] = np.where(rows["Si"] >= SI_ROUTE_UNKNOWN_WT, None, "wrought")
+    rows["route"] = np.where(
+        si >= SI_ROUTE_UNKNOWN_WT, None, np.where(casting, "cast", "wrought")
+    )
     rows["comp_basis"] = "nominal"
 
     props = list(TARGET_MAP.values())
