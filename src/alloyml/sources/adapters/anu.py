@@ -39,8 +39,9 @@ Decisions (each refers to SOURCE.md):
   Processing                                       class   note
   ===============================================  ======  =========================================
   ``Solutionised  + Artificially peak aged``       T6
-  ``Solutionised + Artificially over aged``        T7      T7 **and T8** tempers collapsed here by the
-                                                           source; class T7 is the majority meaning,
+  ``Solutionised + Artificially over aged``        T7 / T8 T7 **and T8** tempers collapsed here by the
+                                                           source: T7 on 7xxx and Al-Si
+                                                           compositions, T8 else (see below);
                                                            ``process_code`` keeps the raw class
   ``Strain Harderned (Hard)``                      H       [sic]
   ``Strain hardened``                              H
@@ -66,6 +67,20 @@ Decisions (each refers to SOURCE.md):
   UTS 180–195 MPa, 2–4 %, the A356-F range). Before this decision the O rows were read as F,
   so the models learned "as fabricated" from annealed material and no other source's O rows
   could learn from them.
+- ``Solutionised + Artificially over aged`` (214 rows) collapses T7 and T8 (SOURCE.md). On a
+  7xxx composition (Zn the largest alloying addition; 99 rows such as 7075, 7050) and on an
+  Al-Si composition with Si ≥ 5 wt % (A356-T7 type castings, rows 428–433, and the
+  hypereutectic rows 968–971) it is the over-aged **T7**. On every other composition (2xxx,
+  6xxx, Al-Li; 105 rows) its rows carry the handbook properties of the T8 /
+  T9 tempers of those series, which combine cold work with artificial ageing and are the
+  tempers in which such alloys are sold, not an over-ageing: rows 1070/1122 (2024) YS 440–450 /
+  UTS 483–485 MPa (2024-T81: 450 / 485), rows 1087/1088 (2219) 365 / 462 (2219-T87: 395 /
+  475), rows 1143/1144 (6061-type, Mg 1.0 Si 0.6) 379–380 / 400 (6262-T9: 379 / 400), Al-Li
+  rows 1068/1077 (2090/2195 type) 574–630 / 646–697 (ASM Handbook Vol. 2, 1990, and the
+  Al-Li datasheets it tabulates). These rows get class **T8** and ``temper`` "solution treated
+  + cold worked + artificially aged" (the order of cold work and ageing, T8 or T9, is not
+  given; T8 is the common one). Before this decision a 2024-T81 was read as over-aged, below
+  its peak strength, while it is above its T6 strength.
 - **Casting compositions.** Rows with 5 ≤ Si < 11 wt % get ``route`` ``cast`` (casting
   method not stated; 63 rows): Al-7Si-Mg (A356/A357 type: rows 14–24, 428–433, 772–886),
   Al-6Si-3Cu (319
@@ -170,6 +185,12 @@ PROCESSING_TO_STATE: dict[str, str] = {
 #: Si at or above this (wt %) is beyond any registered wrought alloy: route left unknown.
 SI_ROUTE_UNKNOWN_WT = 15.0
 
+#: The collapsed T7/T8 class, and the state of its T8 rows (2xxx, 6xxx, Al-Li compositions).
+OVER_AGED = "solutionised + artificially over aged"
+T8_STATE = "solution treated + cold worked + artificially aged"
+#: alloying additions whose largest names the series (Zn largest: 7xxx)
+MAJOR_SOLUTES: tuple[str, ...] = ("Cu", "Mn", "Si", "Mg", "Zn", "Li")
+
 #: Si in [SI_CAST_MIN_WT, SI_CAST_MAX_WT) wt %: a registered casting composition (A356/A357,
 #: 319, A380 types), route ``cast``; "No Processing" there is as cast, not annealed.
 SI_CAST_MIN_WT = 5.0
@@ -242,12 +263,17 @@ def adapt(spec: SourceSpec, paths: list[Path]) -> AdapterResult:
         for c, t in zip(classes, raw["Processing"], strict=True)
     ]
     as_cast = casting & np.array([_key(t) == "no processing" for t in raw["Processing"]])
-    rows["temper_class"] = np.where(as_cast, "F", np.array(classes, dtype=object))
-    rows["temper"] = np.where(as_cast, "as cast", np.array(states, dtype=object))
-    rows["process_code"] = raw["Processing"].map(lambda v: None if pd.isna(v) else str(v))
-    rows["route"] = np.where(
-        si >= SI_ROUTE_UNKNOWN_WT, None, np.where(casting, "cast", "wrought")
+    # "over aged" is T8 (cold work + artificial ageing) outside 7xxx and Al-Si compositions
+    major = comp[list(MAJOR_SOLUTES)].fillna(0.0).idxmax(axis=1).to_numpy()
+    t8 = (
+        (si < SI_CAST_MIN_WT)
+        & (major != "Zn")
+        & np.array([_key(t) == OVER_AGED for t in raw["Processing"]])
     )
+    rows["temper_class"] = np.select([as_cast, t8], ["F", "T8"], np.array(classes, dtype=object))
+    rows["temper"] = np.select([as_cast, t8], ["as cast", T8_STATE], np.array(states, dtype=object))
+    rows["process_code"] = raw["Processing"].map(lambda v: None if pd.isna(v) else str(v))
+    rows["route"] = np.where(si >= SI_ROUTE_UNKNOWN_WT, None, np.where(casting, "cast", "wrought"))
     rows["comp_basis"] = "nominal"
 
     props = list(TARGET_MAP.values())
