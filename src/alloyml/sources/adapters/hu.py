@@ -84,6 +84,16 @@ Column map
 - ``YTS`` → ``ys_mpa`` (0.2 % proof), ``UTS`` → ``uts_mpa``, ``EL`` → ``elong_pct``; kept as given
   (row 986, YTS > UTS, is flagged later by the clean stage). ``test_T_C`` is left NaN (SOURCE.md
   says room temperature for the whole compilation; no per-row value is given).
+- **Elongations that are not elongations: rows 796 and 797 are rejected**
+  (``implausible_elongation``, column ``EL``). Both are 7075 bar from P. N. Adler and R. DeIasi,
+  Metall. Trans. A 8 (1977) 1185 (a calorimetry study), in T651 (EL 31 %) and T7351 (EL 37 %):
+  about three times the elongation of those tempers (7075-T651 11 %, 7075-T7351 13 %; ASM
+  Handbook Vol. 2, 1990) and of every other 7xxx row in the five tables in a T6 or T7 temper
+  (at most 24 %); the values fit a reduction of area, which tensile tables print beside it.
+  They were the only stretched (Tx51) 7xxx rows with an elongation above 17 %, so a tree model
+  read "stretched 7xxx" as ductile: 7075-T651 was predicted 18 % elongation (11 % in the
+  handbook), 7050-T7451 17 % (11 %). The whole row goes: the rejects file keeps it, and its
+  strengths (below the handbook values of the tempers) are not used alone.
 - ``Reference`` → ``reference``; ``doi`` = the registry DOI of the compilation.
 - ``Alloy`` → ``alloy_name``: an integer designation becomes ``AA<number>`` (``AA7075``), except a
   1xxx number whose Al content is below 99.00 wt % (AA 1xxx means ≥ 99.00 % Al): that is another
@@ -101,7 +111,7 @@ Composition basis
   the compilers reused it for datasheet/paper rows that gave no chemistry (641 rows).
 - ``nominal``: every other Sheet1 row (registered alloys with their own composition, 1441, and the
   ``Unspecified`` rows from patents and papers): the compilation does not say whether the
-  composition was analysed, so it is taken as stated by the source (509 rows).
+  composition was analysed, so it is taken as stated by the source (509 rows, 507 kept).
 - ``measured``: the kept rows of the extra (Loop) sheets, the authors' own cast and analysed
   alloys (compositions to 4 decimals that differ from the designed ``-D`` values; 4 rows).
 """
@@ -227,11 +237,30 @@ def _condition_text(raw: pd.DataFrame) -> list[str | None]:
     return out
 
 
+#: Sheet1 rows whose ``EL`` is not an elongation (module docstring): source_row ->
+#: (Designation, EL as given); a row is rejected only when both still match.
+IMPLAUSIBLE_ELONGATION: dict[int, tuple[str, float]] = {796: ("T651", 31.0), 797: ("T7351", 37.0)}
+
+
 def _sheet_rows(
     raw: pd.DataFrame, offset: int, extra: bool, spec: SourceSpec, rejects: RejectLog
 ) -> pd.DataFrame:
     """Canonical rows of one sheet (rejected rows included; :func:`finish` drops them)."""
     ids = [int(i) + offset for i in raw.index]
+    if not extra:
+        for sid, (designation, el) in IMPLAUSIBLE_ELONGATION.items():
+            if sid not in raw.index:
+                continue
+            got_d, got_el = _text(raw.at[sid, "Designation"]), raw.at[sid, "EL"]
+            if got_d == designation and pd.to_numeric(got_el, errors="coerce") == el:
+                rejects.add(
+                    sid,
+                    "implausible_elongation",
+                    "EL",
+                    f"EL {el:g} % for 7075-{designation}: about three times the handbook "
+                    "elongation of the temper; a reduction of area, not an elongation",
+                    {"Alloy": raw.at[sid, "Alloy"], "Designation": got_d, "EL": got_el},
+                )
 
     for sid, alloy, ref in zip(ids, raw["Alloy"], raw["Reference"], strict=True):
         col = _is_prediction(alloy, ref)
