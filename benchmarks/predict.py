@@ -124,7 +124,7 @@ def build_bundles(models_dir: Path, system: str = "al") -> None:
         flags = np.empty(len(y), dtype=bool)
         flags[idx] = _heldout_flags(X, grp, dm.threshold_, cfg)
         iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
-            X, y, oof, in_domain_cal=flags
+            X, y, oof, in_domain_cal=flags, groups=sub["group_id"].to_numpy()
         )
         est = make_model(name, cfg.seed, cfg.n_jobs, feats).fit(X, y)
         meta = {

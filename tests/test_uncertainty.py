@@ -190,3 +190,46 @@ def test_mondrian_interval_widens_out_of_domain_and_covers_the_shifted_rows():
     plain = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, oof)
     lo, hi = plain.predict_interval(Xt, Xt[:, 0])
     assert np.mean((yout >= lo) & (yout <= hi)) < 0.6
+
+
+def _grouped_rows(rng, n_groups, per_group):
+    """Rows in composition groups: group mates sit close together and share one error (the
+    group's offset, scaled by a smooth difficulty), as tempers of one alloy do."""
+    centres = rng.uniform(0, 10, size=(n_groups, 2))
+    g = np.repeat(np.arange(n_groups), per_group)
+    X = centres[g] + rng.normal(0, 0.05, size=(len(g), 2))
+    scale = 1.0 + X[:, 0] / 5.0
+    r = (rng.normal(0, 1, n_groups)[g] + rng.normal(0, 0.1, len(g))) * scale
+    return X, r, g
+
+
+def test_group_mates_do_not_shrink_the_calibrated_quantile():
+    """A calibration row's difficulty scale must not come from its own group: with group mates
+    among its neighbours the scale tracks the row's own (shared) error, every score is ~1 and
+    new groups are under-covered. Skipping the group restores the nominal coverage."""
+    rng = np.random.default_rng(1)
+    X, r, g = _grouped_rows(rng, 150, 8)
+    Xn, rn, _ = _grouped_rows(rng, 400, 5)  # new groups
+    y, oof = r, np.zeros(len(r))
+    leaky = ConformalInterval(alpha=0.1, normalised=True).fit(X, y, oof)
+    fair = ConformalInterval(alpha=0.1, normalised=True).fit(X, y, oof, groups=g)
+    cov = {}
+    for name, iv in (("leaky", leaky), ("fair", fair)):
+        lo, hi = iv.predict_interval(Xn, np.zeros(len(Xn)))
+        cov[name] = float(np.mean((rn >= lo) & (rn <= hi)))
+    assert cov["leaky"] < 0.8, cov
+    assert 0.85 <= cov["fair"] <= 0.95, cov
+    assert fair.q_ > leaky.q_
+
+
+def test_scale_skips_neighbours_with_the_rows_label():
+    X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]] * 6)
+    res = np.tile([10.0, 10.0, 10.0, 1.0, 1.0, 1.0], 6)
+    labels = np.tile(["a", "a", "a", "b", "b", "b"], 6)
+    iv = ConformalInterval(alpha=0.1, normalised=True).fit(X, res, np.zeros(len(res)))
+    sc = iv.scaler_
+    # its own label skipped, a row of 'a' only has 'b' rows to go by, and the other way round
+    own = sc(X[:1], labels=np.array(["a"]), fit_labels=labels)
+    other = sc(X[:1], labels=np.array(["b"]), fit_labels=labels)
+    assert own[0] == pytest.approx(max(1.0 / sc.global_, sc.floor))
+    assert other[0] == pytest.approx(10.0 / sc.global_)

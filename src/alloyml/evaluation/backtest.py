@@ -465,7 +465,9 @@ class ProductLoop(Surrogate):
             self.half = None
         else:  # a model without a spread: the in-domain conformal half-width
             self.explore = None
-            ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(self.X[rows], y, oof)
+            ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(
+                self.X[rows], y, oof, groups=g
+            )
             self.half = ci.half_width(self.X)
         if self.policy is not None:
             self.domain = Domain().fit(self.X[rows])

@@ -184,7 +184,10 @@ def _shift_oof(
         p_all.append(est.predict(X[te]))
         d_all.append(dm.in_domain(X[te]))
     te = np.concatenate(te_all)
-    return ShiftCalibration(X[te], y[te], np.concatenate(p_all), np.concatenate(d_all))
+    labels = np.asarray(labels)
+    return ShiftCalibration(
+        X[te], y[te], np.concatenate(p_all), np.concatenate(d_all), labels[te], labels
+    )
 
 
 def _heldout_flags(X: np.ndarray, splits, threshold: float, cfg: TrainConfig) -> np.ndarray:
@@ -288,7 +291,7 @@ def _protocol_with_intervals(
             else None
         )
         iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
-            X[tr], y[tr], oof, in_domain_cal=flags, shift=shift
+            X[tr], y[tr], oof, in_domain_cal=flags, shift=shift, groups=groups[tr]
         )
         _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg)
         in_dom = dm.in_domain(X[te])
@@ -300,7 +303,11 @@ def _protocol_with_intervals(
         dom.append(in_dom)
         tes.append(te)
         if keep_scores:
-            s = iv.scaler_(X[tr], exclude_self=True) if iv.scaler_ is not None else np.ones(len(tr))
+            s = (
+                iv.scaler_(X[tr], exclude_self=True, labels=groups[tr], fit_labels=groups[tr])
+                if iv.scaler_ is not None
+                else np.ones(len(tr))
+            )
             s_te = (
                 iv.half_width(X[te]) / iv.q_
                 if np.isfinite(iv.q_) and iv.q_ > 0
@@ -482,10 +489,14 @@ def train_target(
     # shifted rows: the protocol that holds out what the shift CV holds out (sources or families)
     sh = protocols.get("loso") if by_source else protocols.get("family")
     shift = (
-        ShiftCalibration(X[sh.test_idx], sh.y, sh.pred, sh.in_domain) if sh is not None else None
+        ShiftCalibration(
+            X[sh.test_idx], sh.y, sh.pred, sh.in_domain, shift_lab[sh.test_idx], shift_lab
+        )
+        if sh is not None
+        else None
     )
     iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
-        X, y, oof, in_domain_cal=g_dom, shift=shift
+        X, y, oof, in_domain_cal=g_dom, shift=shift, groups=groups
     )
     ext = protocols.get("extrapolation")
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
