@@ -249,3 +249,25 @@ def test_process_v2_decodes_each_row_by_its_systems_standard():
     assert F["proc_state_annealed"].tolist() == [1.0, 0.0]
     assert F["proc_state_cold_work_before_ageing"].tolist() == [0.0, 1.0]
     assert F["proc_state_natural_aged"].tolist() == [0.0, 1.0]
+
+
+def test_schedule_completes_the_designation_without_contradicting_it():
+    """A room-temperature ageing stage (Hu's and Jiang's 25 degC rows) is natural ageing, not
+    artificial; a solution-column temperature on an O temper (an anneal) does not make the row
+    solution treated; a schedule on a row without a designation still sets both."""
+    from alloyml.features import featurize
+
+    base = {"Al": 95.6, "Cu": 4.4, "route": "rolled"}
+    frame = pd.DataFrame(
+        [
+            {**base, "temper": "T4", "sol1_T_C": 495.0, "age1_T_C": 25.0, "age1_t_h": 96.0},
+            {**base, "temper": "O", "sol1_T_C": 413.0},
+            {**base, "temper": None, "sol1_T_C": 495.0, "age1_T_C": 190.0, "age1_t_h": 12.0},
+            {**base, "temper": None, "sol1_T_C": 495.0, "age1_T_C": 25.0, "age1_t_h": 96.0},
+        ]
+    )
+    F = featurize(frame, "alloy_v2")
+    assert F["proc_state_natural_aged"].tolist() == [1.0, 0.0, -2.0, 1.0]
+    assert F["proc_state_artificial_aged"].tolist() == [0.0, 0.0, 1.0, -2.0]
+    assert F["proc_state_solution_treated"].tolist() == [1.0, 0.0, 1.0, 1.0]
+    assert F["proc_state_annealed"].tolist()[:2] == [0.0, 1.0]

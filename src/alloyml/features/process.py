@@ -317,6 +317,9 @@ PROCESS_INPUT_COLUMNS_V2: tuple[str, ...] = (*PROCESS_INPUT_COLUMNS, *STATE_INPU
 #: level "cast, then heat treated"): known to be heat treated, not how.
 HEAT_TREATED_UNSPECIFIED = "HT"
 
+#: Ageing stages at or below this temperature (degC) are natural, room-temperature ageing.
+NATURAL_AGEING_MAX_T_C = 30.0
+
 #: Value that stands for "unknown" in the encoded state descriptors (they are 0/1 or, for
 #: ``ageing_degree``, in [-1, 1] and, for ``hardness_eighths``, in [0, 9]).
 STATE_UNKNOWN = -2.0
@@ -373,10 +376,13 @@ def process_features_v2(
     """``process_v2`` descriptors, columns in the order of :func:`process_v2_labels`.
 
     The state descriptors come from the designation (or free-text state) and are completed by
-    the schedule: a known solution stage sets ``solution_treated``, a known ageing stage
-    ``artificial_aged`` (natural ageing is not written as a stage by any source) and any stage
-    ``heat_treated``, so a row described by its schedule and a row described by its temper
-    share one description. Unknown descriptors are encoded as :data:`STATE_UNKNOWN`.
+    the schedule: a known solution stage sets ``solution_treated``, a known ageing stage above
+    :data:`NATURAL_AGEING_MAX_T_C` ``artificial_aged``, one at or below it (Hu's and Jiang's
+    room-temperature stages) ``natural_aged``, and any stage ``heat_treated``, so a row
+    described by its schedule and a row described by its temper share one description. The
+    schedule only fills what the designation leaves open: a descriptor the designation sets to
+    0 stays 0 (an O temper whose source records the anneal temperature in its solution column
+    is annealed, not solution treated). Unknown descriptors are encoded as :data:`STATE_UNKNOWN`.
     ``proc_schedule_known`` is 1 when any stage temperature or time is given;
     ``proc_stages_implied`` is 1 when the state implies solution or ageing stages (what the
     schedule imputer of :mod:`alloyml.modeling.models` fills for rows without a schedule).
@@ -405,15 +411,20 @@ def process_features_v2(
         ~np.isnan(proc[:, _STAGE_H]), proc[:, _STAGE_H] > 0, ~np.isnan(proc[:, _STAGE_T])
     )
     sol_sched = has[:, _SOL].any(axis=1)
-    age_sched = has[:, _AGE].any(axis=1)
+    age_T = proc[:, _STAGE_T[_AGE]]
+    natural = has[:, _AGE] & (age_T <= NATURAL_AGEING_MAX_T_C)  # NaN compares False
+    age_sched = (has[:, _AGE] & ~natural).any(axis=1)
     any_sched = has.any(axis=1)
 
     def setcol(name: str, mask: np.ndarray) -> None:
+        # the schedule completes the designation, it does not contradict it: an O temper's
+        # recorded anneal temperature is no solution treatment (Hu's S/A Temp column)
         j = names.index(f"state_{name}")
-        st[mask, j] = 1.0
+        st[mask & (st[:, j] != 0.0), j] = 1.0
 
     setcol("solution_treated", sol_sched)
     setcol("artificial_aged", age_sched)
+    setcol("natural_aged", natural.any(axis=1))
     setcol("heat_treated", any_sched)
     setcol("homogenised", has[:, STAGES.index("homog")])
     known_j, detail_j = names.index("state_known"), names.index("state_detail_known")
