@@ -459,3 +459,38 @@ def test_state_frame_matches_decode_state():
     assert frame.loc[5, "annealed"] == 1.0  # T2 for Mg (ASTM B296)
     with pytest.raises(ValueError, match="length"):
         state_frame(["T6"], [None, None])
+
+
+@pytest.mark.parametrize(
+    "text, designation",
+    [
+        ("solution treated + peak aged", "T6"),
+        ("solution treated + naturally aged", "T4"),
+        ("solution treated + overaged", "T73"),
+        ("strain hardened (hard)", "H18"),
+    ],
+)
+def test_free_text_of_a_class_says_what_every_designation_of_it_says(text, designation):
+    """ANU writes one phrase for a whole class; the steps outside the class's own sequence
+    (annealing, strain hardening, partial annealing, pre-ageing, retrogression) then read as
+    they do for a designation of the class, so its T6 rows are no unlike another source's T6.
+    What the class does not settle (stretched or not) stays unknown."""
+    free, coded = decode_state(text), decode_state(designation)
+    assert free.temper_class == coded.temper_class
+    for k in ("annealed", "strain_hardened"):
+        assert getattr(free, k) == getattr(coded, k), k
+    if designation == "T6":  # no T6 variant is pre-aged (T4P) or retrogressed (T77)
+        assert free.pre_aged == free.retrogressed == 0.0
+    elif designation in ("T4", "T73"):
+        assert math.isnan(free.pre_aged if designation == "T4" else free.retrogressed)
+    if designation.startswith("T"):
+        assert math.isnan(free.stretched) and coded.stretched == 0.0
+        assert free.partially_annealed == 0.0
+
+
+def test_class_implied_keeps_what_free_text_leaves_open():
+    # "peak aged" alone may be T5 or T6: the class fill does not make it solution treated
+    assert math.isnan(decode_state("peak aged").solution_treated)
+    assert decode_state("peak aged").annealed == 0.0
+    # H2x is partially annealed, H1x is not: the H class does not settle it
+    assert math.isnan(decode_state("strain hardened").partially_annealed)

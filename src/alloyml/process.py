@@ -23,6 +23,7 @@ Systems for Aluminum and Aluminum Alloys") and ASM Handbook Vol. 4 (*Heat Treati
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -536,7 +537,9 @@ def decode_state(
       shaping step gives T5 (T1 natural); "annealed" gives O; "homogenised" alone is heat
       treated with no class; "heat treated" with no detail is ``detail_known=False`` with
       every other descriptor NaN. A thermal step before the last hot-working step counts as
-      homogenisation. Descriptors free text does not state are NaN.
+      homogenisation. Descriptors free text does not state are NaN, except the steps outside
+      the class's own sequence (:data:`CLASS_IMPLIED_STEPS`), which take what every
+      designation of the decoded class says (:func:`class_implied`).
     * Anything else (empty, a route word alone such as "extruded", "T0", "OA") is unknown:
       ``known=False`` and every descriptor NaN.
 
@@ -560,7 +563,68 @@ def decode_state(
         by_class = _decode_one(str(temper_class), system)
         if by_class.known:
             return replace(by_class, text=raw if raw is not None else by_class.text)
+    if state.designation is None and state.temper_class is not None:
+        # free text that names a class: on the steps outside its own sequence, what every
+        # designation of the class says, it says too
+        implied = class_implied(state.temper_class, system)
+        fill = {
+            k: v
+            for k, v in implied.items()
+            if k in CLASS_IMPLIED_STEPS and math.isnan(getattr(state, k))
+        }
+        if fill:
+            state = replace(state, **fill)
     return state
+
+
+#: Steps free text names when they happen and leaves unstated otherwise (annealing, strain
+#: hardening, partial annealing, pre-ageing, retrogression): for these, and only these, free text
+#: decoded to a class takes what every designation of the class says. The solution / ageing
+#: descriptors the text leaves open stay open ("peak aged" does not say solution treated: T5 or
+#: T6; "artificially aged" does not say how far).
+CLASS_IMPLIED_STEPS: frozenset[str] = frozenset(
+    {"annealed", "strain_hardened", "partially_annealed", "pre_aged", "retrogressed"}
+)
+
+#: Designation suffixes of a class whose common descriptors free text of that class implies:
+#: the class itself, the stress-relief variants (ANSI H35.1 51/510/511/52/54) and, per class,
+#: the registered variants (T7x degrees, T4P; H1x-H3x hardness digits, H111/H112/H116; O1-O3).
+_CLASS_VARIANTS: dict[str, tuple[str, ...]] = {
+    "T4": ("P",),
+    "T7": ("3", "4", "6", "7", "9", "351", "451", "651"),
+    "H": (*(f"{g}{d}" for g in "123" for d in "24689"), "111", "112", "116"),
+    "O": ("1", "2", "3"),
+    "W": ("51", "52"),
+}
+
+
+@functools.cache
+def class_implied(temper_class: str, system: str = "al") -> dict[str, float]:
+    """The descriptors on which every designation of ``temper_class`` agrees (value not NaN).
+
+    A compilation that writes "solution treated + peak aged" for its whole T6 class does not
+    say whether a row was stretched (T651) - that stays unknown - but a T6 of any variant is
+    neither annealed nor strain hardened nor retrogressed, and the row says so like a row
+    written ``T6``. Without it, the unknowns of free text made one source's T6 rows unlike
+    every other source's.
+
+    >>> imp = class_implied("T6")
+    >>> imp["annealed"], imp["strain_hardened"], "stretched" in imp
+    (0.0, 0.0, False)
+    """
+    relief = ("", "51", "510", "511", "52", "54") if temper_class.startswith("T") else ("",)
+    codes = [temper_class + r for r in relief]
+    codes += [temper_class + v for v in _CLASS_VARIANTS.get(temper_class, ())]
+    states = [_decode_one(c, system) for c in codes]
+    states = [st for st in states if st.known and st.temper_class == temper_class]
+    if not states:
+        return {}
+    out: dict[str, float] = {}
+    for k in STATE_DESCRIPTORS:
+        vals = {getattr(st, k) for st in states}
+        if len(vals) == 1 and not math.isnan(v := vals.pop()):
+            out[k] = v
+    return out
 
 
 def _decode_one(text: str, system: str) -> ProcessState:
