@@ -271,3 +271,17 @@ def test_schedule_completes_the_designation_without_contradicting_it():
     assert F["proc_state_artificial_aged"].tolist() == [0.0, 0.0, 1.0, -2.0]
     assert F["proc_state_solution_treated"].tolist() == [1.0, 0.0, 1.0, 1.0]
     assert F["proc_state_annealed"].tolist()[:2] == [0.0, 1.0]
+
+
+def test_strain_hardened_row_of_unstated_degree_sits_at_half_hard():
+    """ANU's 'strain hardened' class gives no H degree: half hard (4 eighths), flagged as a
+    detail not given, not the unknown code that sorts it below every H temper."""
+    from alloyml.features import featurize
+
+    base = {"Al": 98.8, "Mn": 1.2, "route": "rolled"}
+    frame = pd.DataFrame(
+        [{**base, "temper": "strain hardened"}, {**base, "temper": "H18"}, {**base, "temper": "O"}]
+    )
+    F = featurize(frame, "alloy_v2")
+    assert F["proc_state_hardness_eighths"].tolist() == [4.0, 8.0, -2.0]
+    assert F["proc_state_detail_known"].tolist() == [0.0, 1.0, 1.0]
