@@ -444,8 +444,9 @@ def process_features_v2(
     # such rows with the tempers that have no H degree (O, T, F): ANU's hard-rolled rows were
     # given an annealed elongation. (Setting those tempers to 0 eighths as well was tried and
     # not kept: leave-one-family-out R2 fell by 0.01-0.03 for every Al target.)
+    # Only where the words gave no detail (a designation carries its own degree).
     hard = st[:, names.index("state_hardness_eighths")]
     sh = st[:, names.index("state_strain_hardened")]
-    hard[np.isnan(hard) & (sh == 1.0)] = HALF_HARD_EIGHTHS
+    hard[np.isnan(hard) & (sh == 1.0) & (st[:, detail_j] == 0.0)] = HALF_HARD_EIGHTHS
     st = np.where(np.isnan(st), STATE_UNKNOWN, st)
     return np.hstack([base, fam, schedule_known[:, None], implied[:, None], st])

@@ -40,11 +40,13 @@ Column map
 - ``S/A Temp`` (°C): 25 is the source's placeholder for "not solution treated" → ``sol1_T_C``
   NaN; any value above 25 → ``sol1_T_C``. ``sol1_t_h`` is always NaN (time not given). For the
   O-temper rows (furnace-cooled, mostly 343/345/413/415 °C) this column is the *annealing*
-  temperature, and an anneal is not a solution treatment: the canonical schema has no anneal
-  column, so ``sol1_T_C`` is NaN there and the raw value stays in ``condition_text``. (Kept as a
-  solution stage, it made Hu's O rows solution treated to the featurizer, unlike every other
-  source's annealed rows: held out by source, Hu's O yield strengths were over-predicted by
-  58 MPa on average.)
+  temperature: the canonical schema has no anneal column, so it is kept in ``sol1_T_C`` as the
+  source records it (``temper_class`` O and ``quench`` furnace identify these rows); the
+  featurizer does not read it as a solution treatment, since the designation says annealed
+  (:func:`alloyml.features.process.process_features_v2`). Moving it out of ``sol1_T_C`` was
+  tried: leave-one-source-out elongation R2 fell from 0.368 to 0.339 (extra trees) and the Hu
+  named-to-unspecified yield-strength R2 from 0.596 to 0.552, the anneal temperature of an O
+  row being information within this source.
 - Ageing (``AgeingType``, ``Ageing Temp`` °C, ``Ageing Time`` **hours**, unlabeled in the file):
 
   ============  =====================================================================
@@ -344,9 +346,6 @@ def _sheet_rows(
     rows["condition_text"] = _condition_text(raw)
     rows["temper"] = raw["Designation"].map(_text)
     rows["temper_class"] = rows["temper"].map(temper_class)
-    # an O temper's S/A Temp is its anneal, not a solution stage (the raw cell stays in
-    # condition_text)
-    rows.loc[rows["temper_class"] == "O", "sol1_T_C"] = np.nan
     rows["reference"] = raw["Reference"].map(_text)
     rows["alloy_name"] = [
         alloy_name(a, al) for a, al in zip(raw["Alloy"], rows["Al"].to_numpy(), strict=True)
