@@ -279,9 +279,7 @@ def test_strain_hardened_row_of_unstated_degree_sits_at_half_hard():
     from alloyml.features import featurize
 
     base = {"Al": 98.8, "Mn": 1.2, "route": "rolled"}
-    frame = pd.DataFrame(
-        [{**base, "temper": t} for t in ("strain hardened", "H18", "O", "H112")]
-    )
+    frame = pd.DataFrame([{**base, "temper": t} for t in ("strain hardened", "H18", "O", "H112")])
     F = featurize(frame, "alloy_v2")
     # a designation keeps the decoder's degree (H112: one eighth, as fabricated)
     assert F["proc_state_hardness_eighths"].tolist() == [4.0, 8.0, -2.0, 1.0]
