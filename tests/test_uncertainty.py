@@ -233,3 +233,13 @@ def test_scale_skips_neighbours_with_the_rows_label():
     other = sc(X[:1], labels=np.array(["b"]), fit_labels=labels)
     assert own[0] == pytest.approx(max(1.0 / sc.global_, sc.floor))
     assert other[0] == pytest.approx(10.0 / sc.global_)
+
+
+def test_scale_labels_come_in_pairs():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    iv = ConformalInterval(alpha=0.1, normalised=True).fit(X, rng.normal(size=40), np.zeros(40))
+    with pytest.raises(ValueError, match="both labels and fit_labels"):
+        iv.scaler_(X, labels=np.zeros(40))
+    # the calibration scores the quantile came from are kept, not recomputed by callers
+    assert iv.q_ == conformal_quantile(iv.scores_, 0.1)

@@ -197,6 +197,9 @@ _T7_DEGREE = {"3": 1.0, "4": 0.75, "6": 0.5, "7": 0.5, "9": 0.25}
 #: RRA: matrix precipitates close to the peak-aged (T6) state, grain-boundary precipitates
 #: coarsened as in T7x; encoded halfway between peak and over-aged, like T77 (Cina 1974).
 RRA_DEGREE = 0.5
+#: Ageing stages at or below this temperature (degC) are natural, room-temperature ageing (Hu
+#: writes T4 as a 25 degC stage, Jiang writes pre-ageing at 20-25 degC).
+NATURAL_AGEING_MAX_T_C = 30.0
 
 
 def _split_suffix(rest: str) -> tuple[str, tuple[float, float]]:

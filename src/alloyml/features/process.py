@@ -41,7 +41,13 @@ import numpy as np
 import pandas as pd
 
 from alloyml.errors import SchemaError
-from alloyml.process import ROUTE_FAMILIES, STATE_DESCRIPTORS, decode_state, route_family
+from alloyml.process import (
+    NATURAL_AGEING_MAX_T_C,
+    ROUTE_FAMILIES,
+    STATE_DESCRIPTORS,
+    decode_state,
+    route_family,
+)
 from alloyml.schema import PROCESS_NUMERIC
 
 #: Heat-treatment stages, in process order.
@@ -320,9 +326,6 @@ HEAT_TREATED_UNSPECIFIED = "HT"
 #: Degree given to a strain-hardened row whose degree is not stated (ANSI H35.1 H14, half hard).
 HALF_HARD_EIGHTHS = 4.0
 
-#: Ageing stages at or below this temperature (degC) are natural, room-temperature ageing.
-NATURAL_AGEING_MAX_T_C = 30.0
-
 #: Value that stands for "unknown" in the encoded state descriptors (they are 0/1 or, for
 #: ``ageing_degree``, in [-1, 1] and, for ``hardness_eighths``, in [0, 9]).
 STATE_UNKNOWN = -2.0
@@ -438,13 +441,12 @@ def process_features_v2(
         implied = np.maximum(implied, np.nan_to_num(st[:, names.index(f"state_{name}")]))
     st[:, known_j] = np.nan_to_num(st[:, known_j])
     st[:, detail_j] = np.nan_to_num(st[:, detail_j])
-    # a strain-hardened row of unstated degree (ANU's "strain hardened" classes) sits at the
-    # middle of the H scale, half hard (ANSI H35.1 eighths of full hard; its state_detail_known
-    # says the degree was not given). At STATE_UNKNOWN, below every H temper, the trees put
-    # such rows with the tempers that have no H degree (O, T, F): ANU's hard-rolled rows were
-    # given an annealed elongation. (Setting those tempers to 0 eighths as well was tried and
-    # not kept: leave-one-family-out R2 fell by 0.01-0.03 for every Al target.)
-    # Only where the words gave no detail (a designation carries its own degree).
+    # A strain-hardened row whose words give no degree (ANU's "strain hardened" classes; a
+    # designation carries its own) sits at the middle of the H scale, half hard (ANSI H35.1
+    # eighths of full hard; state_detail_known says the degree was not given). At STATE_UNKNOWN,
+    # below every H temper, the trees put such rows with the tempers that have no H degree
+    # (O, T, F): ANU's hard-rolled rows were given an annealed elongation. (0 eighths for those
+    # tempers as well was tried: leave-one-family-out R2 fell by 0.01-0.03 per Al target.)
     hard = st[:, names.index("state_hardness_eighths")]
     sh = st[:, names.index("state_strain_hardened")]
     hard[np.isnan(hard) & (sh == 1.0) & (st[:, detail_j] == 0.0)] = HALF_HARD_EIGHTHS

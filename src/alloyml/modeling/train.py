@@ -303,17 +303,12 @@ def _protocol_with_intervals(
         dom.append(in_dom)
         tes.append(te)
         if keep_scores:
-            s = (
-                iv.scaler_(X[tr], exclude_self=True, labels=groups[tr], fit_labels=groups[tr])
-                if iv.scaler_ is not None
-                else np.ones(len(tr))
-            )
             s_te = (
                 iv.half_width(X[te]) / iv.q_
                 if np.isfinite(iv.q_) and iv.q_ > 0
                 else np.ones(len(te))
             )
-            scores.append((np.abs(y[tr] - oof) / s, s_te, np.abs(y[te] - pred)))
+            scores.append((iv.scores_, s_te, np.abs(y[te] - pred)))
     y_all, p_all = np.concatenate(ys), np.concatenate(ps)
     lo_all, hi_all, d_all = np.concatenate(los), np.concatenate(his), np.concatenate(dom)
     m = regression_metrics(y_all, p_all)

@@ -191,8 +191,10 @@ class ConformalScale:
                 and so sharing its error) sit among its neighbours, the scale tracks its own
                 residual, and the calibrated quantile comes out too small for new groups.
         """
+        if (labels is None) != (fit_labels is None):
+            raise ValueError("ConformalScale: give both labels and fit_labels, or neither")
         Z = _standardise(X, self.mean_, self.scale_)
-        if labels is None or fit_labels is None:
+        if labels is None:
             k = min(self.k + int(exclude_self), len(self.res_))
             _, idx = self.nn_.kneighbors(Z, n_neighbors=k)
             if exclude_self:
@@ -316,6 +318,7 @@ class ConformalInterval:
             self.scaler_ = None
             s = np.ones_like(r)
         score = r / s
+        self.scores_ = score  # the calibration scores (the training's calibration curve)
         self.q_ = conformal_quantile(score, self.alpha)
         self.q_out_ = self.q_
         if shift is not None and len(shift.y):

@@ -102,6 +102,7 @@ import numpy as np
 import pandas as pd
 
 from alloyml.errors import SourceError
+from alloyml.process import NATURAL_AGEING_MAX_T_C
 from alloyml.sources.base import (
     AdapterResult,
     RejectLog,
@@ -127,8 +128,6 @@ AGEING_COLS = tuple((f"{o} aging temperature (°C)", f"{o} aging time (min)") fo
 
 #: Highest ageing temperature treated as peak-ageing practice (not over-ageing/retrogression).
 PEAK_AGE_MAX_T_C = 150.0
-#: Stages at or below this temperature are natural (room-temperature) ageing.
-NATURAL_MAX_T_C = 30.0
 #: A hot step must last longer than this to count as over-ageing (T7) rather than retrogression.
 OVERAGE_MIN_T_H = 1.0
 
@@ -179,7 +178,7 @@ def classify_schedule(has_solution: bool, ageing: list[Stage]) -> str | None:
         return None
     if any(math.isnan(t) for t, _ in ageing):
         return None
-    art = [(t, h) for t, h in ageing if t > NATURAL_MAX_T_C]
+    art = [(t, h) for t, h in ageing if t > NATURAL_AGEING_MAX_T_C]
     if not art:
         return "W"
     temps = [t for t, _ in art]
