@@ -18,6 +18,7 @@ from alloyml.evaluation.backtest import (
     BacktestConfig,
     DatasetSpec,
     Pool,
+    ProductLoop,
     acceleration,
     backtest_params,
     build_pool,
@@ -30,6 +31,7 @@ from alloyml.evaluation.backtest import (
     run_backtest,
     top_mask,
 )
+from alloyml.modeling.models import predict_with_spread
 from alloyml.search.acquisition import (
     acquire,
     expected_improvement,
@@ -419,3 +421,32 @@ def test_pipeline_stage_writes_json_and_png(repo, tmp_path):
     assert (tmp_path / "out" / "toy.png").stat().st_size > 1000
     with pytest.raises(ConfigError):
         mod.main([*argv[:2], "--system", "mg", *argv[4:]])
+
+
+def test_product_loop_widens_predictions_at_the_frontier():
+    """The campaigns' frontier rule in the replayed loop: the measured rows' extrapolation
+    split calibrates the frontier; a prediction at or above it gets at least the frontier
+    half-width as exploration width, one below it keeps the in-domain conformal width."""
+    rng = np.random.default_rng(0)
+    n = 240
+    X = rng.uniform(0.0, 1.0, size=(n, 3)).astype(np.float32)
+    y = 300.0 + 200.0 * X[:, 0] + 40.0 * np.sin(6.0 * X[:, 1]) + rng.normal(0.0, 5.0, n)
+    groups = np.array([f"g{i // 2}" for i in range(n)])
+    spec = BacktestConfig().product.model_copy(update={"family": "et", "domain": "off"})
+    loop = ProductLoop(X, groups, 0, spec, None, 25, 20, frontier_quantile=0.9)
+    rows = np.flatnonzero(X[:, 0] < 0.6)  # measured so far: the weaker part of the pool
+    loop.fit(rows, y[rows], 0)
+    front, q_front = loop.frontier.frontier_, loop.frontier.q_frontier_
+    # the forest predicts the held-out top decile of the measured rows too low, and below the
+    # best measured row: the frontier sits there, not at the best row
+    assert front < y[rows].max() and q_front > 0
+    cand = np.flatnonzero(X[:, 0] >= 0.6)
+    mu, sigma = loop.predict(cand)
+    at = mu >= front
+    assert at.any() and (~at).any()
+    z = interval_z(spec.alpha)
+    _, sp = predict_with_spread(loop.est, X[cand])
+    base = loop.explore.half_width(sp) / z
+    np.testing.assert_allclose(sigma[at], np.maximum(base[at], q_front / z))
+    np.testing.assert_allclose(sigma[~at], base[~at])
+    assert (sigma[at] > base[at]).any()

@@ -262,7 +262,7 @@ def test_imputed_model_support_domain_and_shift_quantile_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.estimator.imputer_.medians_, est.imputer_.medians_)
 
 
-def test_frontier_calibration_round_trip_and_widens_only_above_the_best(tmp_path, data):
+def test_frontier_calibration_round_trip_and_raises_only_the_upper_bound(tmp_path, data):
     b = _bundle("ridge", data, normalised=False)
     y = data["y"]
     # stand-in extrapolation protocol: the top decile under-predicted by 40-80
@@ -270,7 +270,8 @@ def test_frontier_calibration_round_trip_and_widens_only_above_the_best(tmp_path
     y_top = y[top]
     pred_top = y_top - np.linspace(40.0, 80.0, top.sum())
     b.interval.fit_frontier(y, y_top, pred_top)
-    assert b.interval.frontier_ == pytest.approx(y.max())  # the best measured value
+    assert b.interval.frontier_ == pytest.approx(np.median(pred_top))
+    assert b.interval.frontier_ < y.max()  # a forest's prediction reaches it
     assert 40.0 <= b.interval.q_frontier_ <= 80.0
     loaded = load_bundle(save_bundle(b, tmp_path / "b"))
     assert loaded.interval.frontier_ == b.interval.frontier_
@@ -278,11 +279,25 @@ def test_frontier_calibration_round_trip_and_widens_only_above_the_best(tmp_path
     # a frontier inside the range of the new rows' predictions, so both sides are exercised
     loaded.interval.frontier_ = float(np.median(loaded.predict(data["X_new"])["pred"]))
     got = loaded.predict(data["X_new"])
-    half = (got["hi"] - got["lo"]) / 2
-    above = got["pred"] > loaded.interval.frontier_
-    assert above.any() and (~above).any()
-    assert np.all(half[above] >= loaded.interval.q_frontier_ - 1e-9)
-    np.testing.assert_allclose(half[~above], b.interval.q_)  # at or below it: unchanged
+    upper, lower = got["hi"] - got["pred"], got["pred"] - got["lo"]
+    at = got["pred"] >= loaded.interval.frontier_
+    assert at.any() and (~at).any()
+    assert np.all(upper[at] >= loaded.interval.q_frontier_ - 1e-9)
+    np.testing.assert_allclose(upper[~at], b.interval.q_)  # below it: unchanged
+    np.testing.assert_allclose(lower, b.interval.q_)  # the lower bound never moves
+
+
+def test_frontier_quantile_is_one_sided():
+    """The upper bound at the frontier spends alpha / 2 on the signed residuals: a model that
+    over-predicts the top decile gets no raise, one that under-predicts it gets the
+    1 - alpha/2 conformal quantile of the shortfall."""
+    iv = ConformalInterval(alpha=0.1)
+    y_top = np.full(39, 500.0)
+    iv.fit_frontier(y_top, y_top, y_top + 30.0)  # over-predicted: nothing to raise
+    assert iv.q_frontier_ == 0.0
+    short = np.arange(1.0, 40.0)  # shortfalls 1..39 MPa
+    iv.fit_frontier(y_top, y_top, y_top - short)
+    assert iv.q_frontier_ == pytest.approx(38.0)  # ceil(40 * 0.95) = 38th smallest
 
 
 def test_bundle_without_frontier_keeps_its_interval(tmp_path, data):

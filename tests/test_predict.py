@@ -59,6 +59,25 @@ def user_table() -> pd.DataFrame:
     )
 
 
+def test_column_names_are_read_whatever_their_case(user_table):
+    """A spreadsheet's "Temper", "ROUTE", " zn " and "AGE1_T_C" are the canonical columns."""
+    shouted = user_table.rename(
+        columns={"temper": "Temper", "route": "ROUTE", "Zn": " zn ", "age1_T_C": "AGE1_T_C"}
+    )
+    rows, errors, unknown = canonical_inputs(shouted, "al")
+    ref_rows, ref_errors, ref_unknown = canonical_inputs(user_table, "al")
+    pd.testing.assert_frame_equal(rows, ref_rows)
+    pd.testing.assert_series_equal(errors, ref_errors)
+    assert unknown == ref_unknown == ["colour"]
+    # ambiguous: two spellings of one column, or a spelling beside the canonical name
+    both = user_table.assign(TEMPER=["T6"] * len(user_table))
+    _, _, unknown = canonical_inputs(both, "al")
+    assert "TEMPER" in unknown
+    twice = shouted.assign(tEmPeR=["T6"] * len(shouted))
+    rows, _, unknown = canonical_inputs(twice, "al")
+    assert {"Temper", "tEmPeR"} <= set(unknown) and rows["temper"].isna().all()
+
+
 def test_canonical_inputs_balance_and_defaults(user_table):
     rows, errors, unknown = canonical_inputs(user_table, "al")
     assert unknown == ["colour"]

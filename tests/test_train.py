@@ -166,16 +166,20 @@ def test_frontier_interval_is_calibrated_on_the_extrapolation_protocol(result, j
     ext = result.protocols["extrapolation"]
     assert -1.0 <= ext.metrics["spearman"] <= 1.0
     iv = result.bundle.interval
-    # the frontier is the best measured value; the half-width above it is the conformal
-    # quantile of the extrapolation protocol's |residuals| (at least their median)
-    assert iv.frontier_ == pytest.approx(jiang_uts["uts_mpa"].max())
-    assert iv.q_frontier_ >= np.median(np.abs(ext.y - ext.pred))
+    # the frontier is the median prediction of the extrapolation protocol's held-out top
+    # decile; the upper half-width there is the conformal quantile (level 1 - alpha/2) of its
+    # signed residuals (at least their median: the top decile is under-predicted)
+    assert iv.frontier_ == pytest.approx(np.median(ext.pred))
+    assert iv.frontier_ < jiang_uts["uts_mpa"].max()
+    assert iv.q_frontier_ >= np.median(ext.y - ext.pred) > 0
     assert result.bundle.meta["q_frontier"] == iv.q_frontier_
-    assert result.bundle.meta["frontier"] == iv.frontier_  # the best measured value, once
+    assert result.bundle.meta["frontier"] == iv.frontier_
     assert "best_measured" not in result.bundle.meta
     x0 = np.zeros((1, len(result.bundle.features)))
-    lo, hi = iv.predict_interval(x0, np.array([iv.frontier_ + 1.0]))
-    assert (hi - lo)[0] / 2 >= iv.q_frontier_
+    lo, hi = iv.predict_interval(x0, np.array([iv.frontier_, iv.frontier_ - 1.0]))
+    assert hi[0] - iv.frontier_ >= iv.q_frontier_  # at the frontier: the upper bound is raised
+    assert iv.frontier_ - lo[0] == pytest.approx(iv.frontier_ - 1.0 - lo[1])  # lower: as below
+    assert hi[1] - (iv.frontier_ - 1.0) == pytest.approx(iv.frontier_ - 1.0 - lo[1])
 
 
 def test_exploration_width_is_calibrated_on_the_grouped_spread(result):

@@ -194,3 +194,26 @@ def test_two_objective_tpe_campaign_gives_a_pareto_front(search_root, tmp_path):
     first = res.candidates.iloc[0]
     assert first["trial"] in set(front["trial"])  # the best-ranked candidate is on the front
     assert res.candidates["constraints_ok"].all()
+
+
+def test_a_prediction_at_the_frontier_gets_a_note_but_is_no_extrapolation(search_root, tmp_path):
+    """A design predicted at the level where the model put stronger-than-seen alloys (below the
+    best measured value) is noted with its raised upper bound, without the extrapolation flag."""
+    res = _run(search_root, "t_mgli", tmp_path / "front", n_trials=30)
+    table = res.table
+    i = int(np.argmax(table["uts_mpa_pred"].to_numpy()))
+    problem = copy.deepcopy(res.problem)
+    problem.campaign = replace(res.campaign, known_limits=())
+    b = problem.reporter.bundles["uts_mpa"]
+    measured = copy.copy(res.measured)
+    measured.maxima = dict(res.measured.maxima) | {"uts_mpa": 1e6}  # nothing above the best
+    b.interval.frontier_ = float(table["uts_mpa_pred"].iloc[i]) - 1.0
+    cards = cands.card_table(table, [i], problem, measured)
+    notes = cards.loc[0, "extrapolation_notes"]
+    uts = [n for n in notes.split("; ") if n.startswith("uts_mpa predicted")]
+    assert len(uts) == 1 and "at the frontier of the measured values" in uts[0]
+    assert "upper bound" in uts[0] and "extrapolation protocol" in uts[0]
+    assert not cards.loc[0, "extrapolation"]
+    b.interval.frontier_ = float(table["uts_mpa_pred"].iloc[i]) + 1.0  # below the frontier
+    cards = cands.card_table(table, [i], problem, measured)
+    assert "uts_mpa predicted" not in cards.loc[0, "extrapolation_notes"]

@@ -24,8 +24,10 @@ Methods:
   its own (forest trees, a GP's standard deviation) the conformal half-width normalised by that
   spread (:class:`alloyml.modeling.uncertainty.SpreadInterval`), calibrated on the same
   out-of-fold predictions and applied with the current model; else the in-domain conformal
-  half-width. Unlike the campaigns, the pool loop does not (yet) widen the half-width of a
-  prediction above the best measured row by an extrapolation calibration.
+  half-width. As in the campaigns, a prediction at the frontier gets an exploration
+  half-width at least as wide as the extrapolation split of the measured rows calls for
+  (:meth:`alloyml.modeling.uncertainty.ConformalInterval.fit_frontier`: train below their top
+  ``train.extrapolation_quantile``, predict the rest; refreshed with each calibration).
 * ``product_<family>``: the same loop with another family, e.g. ``gp_ard_lin`` (a GP with ARD
   Matern-5/2 plus a linear kernel on compact descriptors, :mod:`alloyml.modeling.models`), a surrogate
   that is not piecewise constant above the best measured alloy.
@@ -166,12 +168,19 @@ class BacktestConfig:
     n_jobs: int = _default("n_jobs")
     n_boot: int = _default("n_boot")
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    #: the top fraction the frontier is calibrated on: ``train.extrapolation_quantile``
+    frontier_quantile: float = 0.9
 
 
 def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
     """Validated :class:`BacktestConfig` from the ``backtest`` section (+ ``base.seed``)."""
     p = config.section(doc, "backtest", config.BacktestParams)
     seed = config.base_seed(doc)
+    frontier_q = (
+        config.section(doc, "train", config.TrainParams).extrapolation_quantile
+        if "train" in doc
+        else BacktestConfig.frontier_quantile
+    )
     return BacktestConfig(
         seed=seed,
         n_seeds=p.n_seeds,
@@ -191,6 +200,7 @@ def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
             name: DatasetSpec(name, d.system, d.target, d.sources, d.max_guided, d.product_variants)
             for name, d in p.datasets.items()
         },
+        frontier_quantile=frontier_q,
     )
 
 
@@ -323,11 +333,6 @@ class Surrogate:
         return np.zeros(len(cand))
 
 
-def _tree_spread(est: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    preds = np.stack([t.predict(X, check_input=False) for t in est.estimators_])
-    return preds.mean(axis=0), preds.std(axis=0)
-
-
 class ForestLCB(Surrogate):
     """Random forest, ``sigma`` = standard deviation of the per-tree predictions."""
 
@@ -347,10 +352,10 @@ class ForestLCB(Surrogate):
         self.est = self._fit(rows, y, self.seed * 10_007 + step)
 
     def predict(self, cand):
-        return _tree_spread(self.est, self.X[cand])
+        return predict_with_spread(self.est, self.X[cand])
 
     def fantasy(self, rows, y, cand):
-        return _tree_spread(self._fit(rows, y, self.seed * 10_007 + self.step), self.X[cand])
+        return predict_with_spread(self._fit(rows, y, self.seed * 10_007 + self.step), self.X[cand])
 
 
 class GPLCB(Surrogate):
@@ -387,9 +392,13 @@ class GPLCB(Surrogate):
 class ProductLoop(Surrogate):
     """The campaigns' surrogate: champion family, conformal interval, domain rule."""
 
-    def __init__(self, X, groups, seed, spec: ProductSpec, columns, refit_every, max_iter) -> None:
+    def __init__(
+        self, X, groups, seed, spec: ProductSpec, columns, refit_every, max_iter,
+        frontier_quantile: float = 0.9,
+    ) -> None:  # fmt: skip
         super().__init__(X, groups, seed)
         self.spec = spec
+        self.frontier_quantile = frontier_quantile
         self.columns, self.refit_every, self.max_iter = columns, refit_every, max_iter
         self.policy = config.DOMAIN_MODES.get(spec.domain)
         self.z = interval_z(spec.alpha)
@@ -398,6 +407,7 @@ class ProductLoop(Surrogate):
         # a spread, else the conformal half-width of every pool row (fixed until recalibration)
         self.explore: Any = None
         self.half: np.ndarray | None = None
+        self.frontier: Any = None  # ConformalInterval calibrated at the frontier (fit_frontier)
         self.calibrated = False
 
     def _make(self, step: int, fixed: bool) -> Any:
@@ -469,6 +479,7 @@ class ProductLoop(Surrogate):
                 self.X[rows], y, oof, groups=g
             )
             self.half = ci.half_width(self.X)
+        self._calibrate_frontier(rows, y, g, step)
         if self.policy is not None:
             self.domain = Domain().fit(self.X[rows])
             self.domain.calibrate(dist)
@@ -476,13 +487,33 @@ class ProductLoop(Surrogate):
             d = self.domain.distance(self.X)  # every pool row, until the next calibration
             self.dscore = d / thr if thr > 0 else np.zeros(len(d))
 
+    def _calibrate_frontier(self, rows, y, g, step):
+        """The campaigns' frontier calibration on the measured rows: train below their top
+        ``frontier_quantile``, predict the rows above it (extrapolation split); a prediction at
+        the level of those predictions gets the exploration half-width their shortfall calls
+        for (:meth:`ConformalInterval.fit_frontier`)."""
+        from alloyml.modeling.uncertainty import ConformalInterval
+        from alloyml.modeling.validation import extrapolation_split
+
+        splits = extrapolation_split(y, g, self.frontier_quantile)
+        if not splits:
+            self.frontier = None
+            return
+        tr, te = splits[0]
+        pred = self._make(step, fixed=True).fit(self.X[rows[tr]], y[tr]).predict(self.X[rows[te]])
+        self.frontier = ConformalInterval(alpha=self.spec.alpha).fit_frontier(y, y[te], pred)
+
     def _moments(self, est, cand):
         if self.half is None:
             mu, sp = predict_with_spread(est, self.X[cand])
-            return mu, self.explore.half_width(sp) / self.z
-        h = self.half[cand]
-        h = np.where(np.isfinite(h), h, np.nanmax(np.where(np.isfinite(h), h, 0.0)))
-        return est.predict(self.X[cand]), h / self.z
+            h = self.explore.half_width(sp)
+        else:
+            h = self.half[cand]
+            h = np.where(np.isfinite(h), h, np.nanmax(np.where(np.isfinite(h), h, 0.0)))
+            mu = est.predict(self.X[cand])
+        if self.frontier is not None:
+            h = self.frontier.frontier_half_width(mu, h)
+        return mu, h / self.z
 
     def predict(self, cand):
         return self._moments(self.est, cand)
@@ -527,7 +558,10 @@ def make_surrogate(method: Method, pool: Pool, cfg: BacktestConfig, seed: int) -
         return GPLCB(pool.X, pool.group_id, seed, cols, b.gp_refit_every, b.gp_max_iter)
     spec = cfg.product.model_copy(update={"family": method.family})
     cols = compact_columns(pool.feature_names, pool.balance, physics=True)
-    return ProductLoop(pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter)
+    return ProductLoop(
+        pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter,
+        cfg.frontier_quantile,
+    )  # fmt: skip
 
 
 def _score_fn(method: Method, cfg: BacktestConfig, penalty: np.ndarray):

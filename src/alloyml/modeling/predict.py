@@ -104,8 +104,34 @@ def _numeric_column(values: pd.Series, name: str, errors: pd.Series) -> pd.Serie
     return num.where(~inf)
 
 
+#: every input column name alloyml reads, by its case-folded spelling
+_KNOWN_FOLDED = {c.casefold(): c for c in _KNOWN}
+
+
+def known_column_names(columns: pd.Index) -> dict[str, str]:
+    """Renames that give the input's columns their canonical spelling: a spreadsheet's
+    ``Temper``, ``ROUTE``, ``ZN`` or `` Mg `` is read as ``temper``, ``route``, ``Zn``, ``Mg``
+    (no two element symbols differ only by case). A column is left alone when its canonical
+    name is also present, or when two columns fold to the same name (ambiguous)."""
+    folded: dict[str, list[str]] = {}
+    for c in columns:
+        key = str(c).strip().casefold()
+        if key in _KNOWN_FOLDED:
+            folded.setdefault(key, []).append(c)
+    out = {}
+    for key, cols in folded.items():
+        canon = _KNOWN_FOLDED[key]
+        if len(cols) == 1 and cols[0] != canon and canon not in columns:
+            out[cols[0]] = canon
+    return out
+
+
 def canonical_inputs(table: pd.DataFrame, system: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
-    """Turn a user table into canonical rows; returns (rows, per-row error text, unknown columns)."""
+    """Turn a user table into canonical rows; returns (rows, per-row error text, unknown columns).
+
+    Column names are matched without regard to case or surrounding spaces
+    (:func:`known_column_names`)."""
+    table = table.rename(columns=known_column_names(table.columns))
     base = BALANCE[system]
     unknown = [c for c in table.columns if c not in _KNOWN]
     rows = pd.DataFrame(index=table.index)

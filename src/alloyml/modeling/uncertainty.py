@@ -33,11 +33,15 @@ source or alloy family the model did not see, so their residuals come from *shif
 cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.modeling.train`); an
 input the domain model flags gets the interval width measured on such shifted rows.
 
-Intervals at the frontier (issue 11 §5): a prediction above the best measured value is an
-extrapolation for a tree ensemble, whose predictions are flat beyond the strongest alloy it
-saw. Such a prediction gets at least the half-width calibrated on the extrapolation protocol
-(train below the top decile, predict it; see :meth:`ConformalInterval.fit_frontier`), whatever
-its domain flag.
+Intervals at the frontier (issue 11 §5): a tree ensemble never predicts above the strongest
+alloy it saw, so an alloy stronger than every measured one is predicted at the top of the data,
+too low. The extrapolation protocol measures this (train below the top decile, predict it; see
+:meth:`ConformalInterval.fit_frontier`): the held-out alloys are under-predicted, and their
+predictions sit high in the range of the training targets. A prediction at or above the median
+of those predictions is at the frontier: its *upper* bound is raised to the split-conformal
+quantile, at level ``1 - alpha / 2``, of the signed residuals ``y - pred`` of the held-out top
+decile, whatever its domain flag. The lower bound keeps its calibration: at the frontier the
+model errs low, and a design predicted strong is no weaker for being at the top of the data.
 
 Exploration width (issue 11): the campaigns and the discovery backtest rank designs by an
 optimistic bound ``mu + kappa sigma``. The interval above is calibrated on measured alloys and
@@ -343,34 +347,42 @@ class ConformalInterval:
     def fit_frontier(
         self, y_train: np.ndarray, y_top: np.ndarray, pred_top: np.ndarray
     ) -> ConformalInterval:
-        """Calibrate the interval of a prediction above the best measured value.
+        """Calibrate the upper bound of a prediction at the frontier of the measured values.
 
-        Tree ensembles are flat above the strongest alloy they saw, so residuals calibrated on
-        exchangeable rows say nothing about a design predicted above it. The extrapolation
-        protocol measures that case: train below the top decile of the measured values, predict
-        the rows above it. ``(y_top, pred_top)`` are those held-out rows and their predictions;
-        their split-conformal quantile of ``|y - pred|`` (in target units; split conformal,
-        J. Lei et al., J. Am. Stat. Assoc. 113 (2018) 1094) becomes the smallest half-width
-        ``q_frontier_`` of any prediction above ``frontier_``, the best value of ``y_train``.
-        A prediction at or below the best measured value keeps its interval: a 7075-T651 sits
-        in the top decile of the Al yield strengths, among measured neighbours, and is no
-        extrapolation.
+        ``(y_top, pred_top)`` are the rows of the extrapolation protocol (a model trained
+        below the top decile of ``y_train`` predicting the rows above it) and their
+        predictions. ``frontier_`` becomes the median of ``pred_top``: the level at which the
+        model predicted alloys stronger than any it was trained on. ``q_frontier_`` becomes the
+        split-conformal quantile (J. Lei et al., J. Am. Stat. Assoc. 113 (2018) 1094) at level
+        ``1 - alpha / 2`` of the signed residuals ``y_top - pred_top``: the upper side's share of
+        the miscoverage, the lower bound being left to the interval's own calibration. A
+        prediction at or above ``frontier_`` gets an upper half-width of at least
+        ``q_frontier_`` (:meth:`frontier_half_width`).
+
+        Why not the best measured value as the threshold: a forest's prediction is an average
+        of training targets and never exceeds it, so the widening would never apply to the
+        models that need it most. Why the median and not every prediction of the top decile:
+        half the extrapolated alloys sit above it, while a well-measured strong alloy
+        (a 7075-T651 among its neighbours) is predicted there only when it is at the very top.
         """
-        y_train = np.asarray(y_train, dtype=float)
-        r = np.abs(np.asarray(y_top, dtype=float) - np.asarray(pred_top, dtype=float))
-        self.frontier_ = float(np.max(y_train))
-        if len(r) == 0:
+        y_top = np.asarray(y_top, dtype=float)
+        pred_top = np.asarray(pred_top, dtype=float)
+        if len(y_top) == 0:
+            self.frontier_ = float(np.max(np.asarray(y_train, dtype=float)))
             self.q_frontier_ = 0.0
             return self
-        q = conformal_quantile(r, self.alpha)
-        self.q_frontier_ = float(q if math.isfinite(q) else np.max(r))
+        r = y_top - pred_top
+        self.frontier_ = float(np.median(pred_top))
+        q = conformal_quantile(r, self.alpha / 2.0)
+        self.q_frontier_ = max(float(q if math.isfinite(q) else np.max(r)), 0.0)
         return self
 
     def frontier_half_width(self, pred: np.ndarray, half: np.ndarray) -> np.ndarray:
-        """``half`` widened to ``q_frontier_`` where ``pred`` is above ``frontier_``."""
+        """Upper half-width: ``half`` raised to ``q_frontier_`` where ``pred`` is at or above
+        ``frontier_`` (the exploration width of the campaigns uses it too)."""
         front = getattr(self, "frontier_", math.inf)
         q_front = getattr(self, "q_frontier_", 0.0)
-        at_front = np.asarray(pred, dtype=float) > front
+        at_front = np.asarray(pred, dtype=float) >= front
         return np.where(at_front, np.maximum(half, q_front), half)
 
     def half_width(self, X: np.ndarray, in_domain: np.ndarray | None = None) -> np.ndarray:
@@ -385,5 +397,5 @@ class ConformalInterval:
         self, X: np.ndarray, pred: np.ndarray, in_domain: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         pred = np.asarray(pred, dtype=float)
-        h = self.frontier_half_width(pred, self.half_width(X, in_domain))
-        return pred - h, pred + h
+        h = self.half_width(X, in_domain)
+        return pred - h, pred + self.frontier_half_width(pred, h)

@@ -16,6 +16,10 @@
 A candidate is *active* on a constraint when it lies within 2 % of the bound, and is an
 *extrapolation* when a predicted property exceeds the best value measured in the system's data or a
 known physical limit of the campaign (e.g. Li-rich Mg-Li alloys verified only below ~300 MPa UTS).
+A candidate predicted *at the frontier* (at or above the level where the model put alloys
+stronger than any it was trained on, :meth:`alloyml.modeling.uncertainty.ConformalInterval.fit_frontier`)
+gets a note too: its upper bound is the extrapolation protocol's, and the model's record there
+is quoted.
 """
 
 from __future__ import annotations
@@ -269,7 +273,7 @@ def _measured_label(row: pd.Series, balance: str) -> str:
 
 
 def _frontier_record(bundle: Any) -> str:
-    """How the model did on the extrapolation protocol, for a design predicted above the best."""
+    """How the model did on the extrapolation protocol, for a design predicted at the frontier."""
     if bundle is None:
         return ""
     m = bundle.meta.get("metrics", {}).get("extrapolation")
@@ -333,7 +337,7 @@ def card_table(
         for t in TARGETS:
             if t in rows.columns:
                 cand[f"nearest_{k + 1}_{t}"] = rows[t].to_numpy(float)
-    active, notes = [], []
+    active, notes, beyond = [], [], []
     for i, d in enumerate(designs):
         r = cand.iloc[i]
         act = []
@@ -348,15 +352,26 @@ def card_table(
             act.append(f"domain score <= {c.domain.max_score:g}: {r['domain_score']:.3g}")
         act += space.active_bounds(d)
         active.append("; ".join(act))
-        note = []
+        note, frontier = [], []
         for t in problem.reporter.targets:
             top = measured.maxima.get(t)
-            if top is not None and r[f"{t}_pred"] > top:
-                among = "the campaign's reference alloys" if c.reference else f"{c.system} alloys"
+            b = problem.reporter.bundles.get(t)
+            front = getattr(b.interval, "frontier_", np.inf) if b is not None else np.inf
+            pred = r[f"{t}_pred"]
+            among = "the campaign's reference alloys" if c.reference else f"{c.system} alloys"
+            if top is not None and pred > top:
                 note.append(
-                    f"{t} predicted {r[f'{t}_pred']:.4g}, {r[f'{t}_pred'] - top:+.4g} above the "
-                    f"best measured {top:.4g} among {among}"
-                    + _frontier_record(problem.reporter.bundles.get(t))
+                    f"{t} predicted {pred:.4g}, {pred - top:+.4g} above the "
+                    f"best measured {top:.4g} among {among}" + _frontier_record(b)
+                )
+            elif pred >= front:
+                # a forest predicts an alloy stronger than any it saw at the top of the data:
+                # the upper bound is the extrapolation protocol's (ConformalInterval.fit_frontier)
+                best = f", best measured {top:.4g} among {among}" if top is not None else ""
+                frontier.append(
+                    f"{t} predicted {pred:.4g}, at the frontier of the measured values{best}: "
+                    f"upper bound {r[f'{t}_hi']:.4g} raised for a possible underestimate"
+                    + _frontier_record(b)
                 )
         for lim in c.known_limits:
             inside = bool(in_ranges(pd.DataFrame([d.wt]), lim.when).iloc[0])
@@ -364,9 +379,10 @@ def card_table(
             col = f"{q}_pred" if q != DENSITY else DENSITY
             if inside and r[col] > lim.value:
                 note.append(f"{q} predicted {r[col]:.4g} > {lim.value:g}: {lim.note}".rstrip(": "))
-        notes.append(note)
+        beyond.append(bool(note))  # above the best measured or a known limit
+        notes.append(note + frontier)
     cand["active_constraints"] = active
-    cand["extrapolation"] = [bool(n) for n in notes]
+    cand["extrapolation"] = beyond
     cand["extrapolation_notes"] = ["; ".join(n) for n in notes]
     cand["li_phase"] = [li_phase(d.wt.get("Li", 0.0)) for d in designs]
     return cand
@@ -458,7 +474,9 @@ def write_markdown(
         if r["li_phase"]:
             L.append(f"| Mg-Li phase field | {r['li_phase']} (Li {r.get('Li', 0):.2f} wt%) |")
         L.append(f"| active constraints | {r['active_constraints'] or 'none'} |")
-        extra = f"**yes**: {r['extrapolation_notes']}" if r["extrapolation"] else "no"
+        extra = "**yes**" if r["extrapolation"] else "no"
+        if r["extrapolation_notes"]:
+            extra += f": {r['extrapolation_notes']}"
         L.append(f"| extrapolation | {extra} |")
         L += ["", "| element | wt% | at% |", "|---|---:|---:|"]
         for e in space.elements:
