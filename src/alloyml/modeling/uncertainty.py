@@ -361,9 +361,15 @@ class ConformalInterval:
 
         Why not the best measured value as the threshold: a forest's prediction is an average
         of training targets and never exceeds it, so the widening would never apply to the
-        models that need it most. Why the median and not every prediction of the top decile:
-        half the extrapolated alloys sit above it, while a well-measured strong alloy
-        (a 7075-T651 among its neighbours) is predicted there only when it is at the very top.
+        models that need it most. The median: half the extrapolated alloys are predicted at or
+        above it.
+
+        Known weakness: the threshold is where a model trained *without* the top decile put
+        it, while the model that uses it was trained with it and reaches higher. So
+        well-measured strong alloys are raised too. For Al yield strength the frontier is
+        417 MPa, and 7075-T651 (predicted 502 MPa) gets an upper bound near 800 MPa. A
+        threshold relative to the training maximum (shifted up by the range the top decile
+        adds) would spare them; it is not implemented.
         """
         y_top = np.asarray(y_top, dtype=float)
         pred_top = np.asarray(pred_top, dtype=float)
