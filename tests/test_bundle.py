@@ -270,8 +270,11 @@ def test_frontier_calibration_round_trip_and_raises_only_the_upper_bound(tmp_pat
     y_top = y[top]
     pred_top = y_top - np.linspace(40.0, 80.0, top.sum())
     b.interval.fit_frontier(y, y_top, pred_top)
-    assert b.interval.frontier_ == pytest.approx(np.median(pred_top))
-    assert b.interval.frontier_ < y.max()  # a forest's prediction reaches it
+    # the protocol's model put the top decile a gap under its own best training value; the
+    # frontier is the same gap under the best value of all the rows
+    gap = y[~top].max() - np.quantile(pred_top, b.interval.alpha)
+    assert b.interval.frontier_ == pytest.approx(y.max() - gap)
+    assert np.median(pred_top) < b.interval.frontier_ < y.max()  # a forest's prediction reaches it
     assert 40.0 <= b.interval.q_frontier_ <= 80.0
     loaded = load_bundle(save_bundle(b, tmp_path / "b"))
     assert loaded.interval.frontier_ == b.interval.frontier_
@@ -298,6 +301,29 @@ def test_frontier_quantile_is_one_sided():
     short = np.arange(1.0, 40.0)  # shortfalls 1..39 MPa
     iv.fit_frontier(y_top, y_top, y_top - short)
     assert iv.q_frontier_ == pytest.approx(38.0)  # ceil(40 * 0.95) = 38th smallest
+
+
+def test_frontier_sits_the_protocols_gap_under_the_best_training_value():
+    """The frontier is the best training value less the gap under the protocol's own best
+    training value at which 1 - alpha of the held-out top decile was predicted. A protocol that
+    reached its best training value has no gap; one that over-reached is clipped at zero."""
+    iv = ConformalInterval(alpha=0.1)
+    y = np.r_[np.linspace(100.0, 400.0, 90), np.linspace(450.0, 600.0, 10)]
+    y_top = y[90:]
+    iv.fit_frontier(y, y_top, np.full(10, 400.0))  # saturates at its best training value
+    assert iv.frontier_ == pytest.approx(600.0)
+    iv.fit_frontier(y, y_top, np.full(10, 480.0))  # over-reaches it: gap clipped at zero
+    assert iv.frontier_ == pytest.approx(600.0)
+    iv.fit_frontier(y, y_top, np.full(10, 350.0))  # 50 under: so is the frontier
+    assert iv.frontier_ == pytest.approx(550.0)
+    # the gap is taken where 1 - alpha of the held-out rows reach, not at their median
+    iv.fit_frontier(y, y_top, np.r_[300.0, np.full(9, 390.0)])
+    assert iv.frontier_ == pytest.approx(
+        600.0 - (400.0 - np.quantile(np.r_[300.0, [390.0] * 9], 0.1))
+    )
+    assert iv.frontier_ < 590.0
+    up = iv.frontier_half_width(np.array([iv.frontier_ - 1.0, iv.frontier_]), np.ones(2))
+    assert up[0] == 1.0 < up[1]  # only the prediction at the frontier is raised
 
 
 def test_bundle_without_frontier_keeps_its_interval(tmp_path, data):

@@ -166,11 +166,15 @@ def test_frontier_interval_is_calibrated_on_the_extrapolation_protocol(result, j
     ext = result.protocols["extrapolation"]
     assert -1.0 <= ext.metrics["spearman"] <= 1.0
     iv = result.bundle.interval
-    # the frontier is the median prediction of the extrapolation protocol's held-out top
-    # decile; the upper half-width there is the conformal quantile (level 1 - alpha/2) of its
-    # signed residuals (at least their median: the top decile is under-predicted)
-    assert iv.frontier_ == pytest.approx(np.median(ext.pred))
-    assert iv.frontier_ < jiang_uts["uts_mpa"].max()
+    # the frontier is the best training value less the gap under its own best training value
+    # at which the extrapolation protocol's model put 1 - alpha of the held-out top decile; the
+    # upper half-width there is the conformal quantile (level 1 - alpha/2) of its signed
+    # residuals (at least their median: the top decile is under-predicted)
+    y = jiang_uts["uts_mpa"].to_numpy(dtype=float)
+    gap = y[y < ext.y.min()].max() - np.quantile(ext.pred, iv.alpha)
+    assert gap > 0
+    assert iv.frontier_ == pytest.approx(y.max() - gap)
+    assert np.quantile(ext.pred, iv.alpha) < iv.frontier_ < y.max()
     assert iv.q_frontier_ >= np.median(ext.y - ext.pred) > 0
     assert result.bundle.meta["q_frontier"] == iv.q_frontier_
     assert result.bundle.meta["frontier"] == iv.frontier_

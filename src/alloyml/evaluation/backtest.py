@@ -493,15 +493,14 @@ class ProductLoop(Surrogate):
         the level of those predictions gets the exploration half-width their shortfall calls
         for (:meth:`ConformalInterval.fit_frontier`)."""
         from alloyml.modeling.uncertainty import ConformalInterval
-        from alloyml.modeling.validation import extrapolation_split
 
-        splits = extrapolation_split(y, g, self.frontier_quantile)
-        if not splits:
-            self.frontier = None
-            return
-        tr, te = splits[0]
-        pred = self._make(step, fixed=True).fit(self.X[rows[tr]], y[tr]).predict(self.X[rows[te]])
-        self.frontier = ConformalInterval(alpha=self.spec.alpha).fit_frontier(y, y[te], pred)
+        def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+            est = self._make(step, fixed=True).fit(self.X[rows[tr]], y[tr])
+            return est.predict(self.X[rows[te]])
+
+        iv = ConformalInterval(alpha=self.spec.alpha)
+        fitted = iv.calibrate_frontier(y, g, self.frontier_quantile, fit_predict)
+        self.frontier = iv if fitted else None
 
     def _moments(self, est, cand):
         if self.half is None:

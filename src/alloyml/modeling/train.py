@@ -225,11 +225,11 @@ def _fit_frontier(
     iv: ConformalInterval, name: str, params: dict[str, Any], X, y, groups, cfg: TrainConfig
 ) -> None:
     """Calibrate ``iv`` at the frontier by the extrapolation split of the rows it was fit on."""
-    splits = extrapolation_split(y, groups, cfg.extrapolation_quantile)
-    if not splits:
-        return
-    te, p = oof_predictions(name, params, X, y, splits, cfg)
-    iv.fit_frontier(y, y[te], p)
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        return oof_predictions(name, params, X, y, [(tr, te)], cfg)[1]
+
+    iv.calibrate_frontier(y, groups, cfg.extrapolation_quantile, fit_predict)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
