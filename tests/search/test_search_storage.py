@@ -149,7 +149,12 @@ def test_team_budget_is_exact_and_a_dead_workers_share_comes_back(team_url):
     backend = handle.backend
     study = optuna.create_study(storage=handle.storage, study_name="s", directions=["maximize"])
     dead, a, b = (_claim(study, w, 100) for w in ("dead", "a", "b"))
-    assert backend.reserve(dead, 40, lease_s=0.5) == Grant(40, 0, 0)
+    # the dead worker's lease must outlast the steps before it is meant to run out, on a busy
+    # machine too (adding 70 trials to PostgreSQL under load took over 0.5 s): 3 s, and the
+    # test waits for it to run out instead of sleeping a fixed time
+    lease_dead = 3.0
+    t_dead = time.monotonic()
+    assert backend.reserve(dead, 40, lease_s=lease_dead) == Grant(40, 0, 0)
     assert backend.reserve(a, 100, lease_s=30) == Grant(60, 0, 40)
     assert backend.reserve(b, 100, lease_s=30) == Grant(0, 0, 100)  # nothing left
     with handle.batch(a) as outcome:  # a evaluated more than it reserved: only 60 are stored
@@ -157,7 +162,8 @@ def test_team_budget_is_exact_and_a_dead_workers_share_comes_back(team_url):
     assert (outcome.offered, outcome.stored) == (70, 60)
     assert backend.reserve(b, 100, lease_s=30) == Grant(0, 60, 40)  # dead still holds 40
     assert not backend.renew(b, 30)  # b holds nothing to renew
-    time.sleep(0.7)  # dead stops renewing: its lease runs out and its 40 trials are free
+    # dead stops renewing: its lease runs out and its 40 trials are free
+    time.sleep(max(0.0, t_dead + lease_dead + 0.5 - time.monotonic()))
     assert not backend.renew(dead, 30)
     assert backend.reserve(b, 100, lease_s=30) == Grant(40, 60, 0)
     assert backend.renew(b, 30)  # b's heartbeat
