@@ -21,9 +21,10 @@ For one system and one target:
    ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
    alloy from an unseen lab or family that the domain model flags gets an interval measured on
    such alloys. The domain threshold of an inner fold is the outer training part's.
-   Every interval is also calibrated at the frontier: a prediction at the level where the
-   extrapolation split of the training part put the alloys stronger than any it trained on
-   gets an upper bound at least as high as that split's residuals call for
+   Every interval is also calibrated at the frontier: a prediction at or above the best
+   training value less the gap by which the extrapolation split of the training part fell
+   short of its own best training value on the alloys stronger than any it trained on gets an
+   upper bound at least as high as that split's residuals call for
    (:meth:`ConformalInterval.fit_frontier`).
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
    rows (in domain), on the leave-one-source-out (or leave-one-family-out) residuals of the

@@ -16,8 +16,9 @@
 A candidate is *active* on a constraint when it lies within 2 % of the bound, and is an
 *extrapolation* when a predicted property exceeds the best value measured in the system's data or a
 known physical limit of the campaign (e.g. Li-rich Mg-Li alloys verified only below ~300 MPa UTS).
-A candidate predicted *at the frontier* (at or above the level where the model put alloys
-stronger than any it was trained on, :meth:`alloyml.modeling.uncertainty.ConformalInterval.fit_frontier`)
+A candidate predicted *at the frontier* (at or above the best training value less the gap by
+which the extrapolation protocol's model fell short of its own best training value on alloys
+stronger than any it saw, :meth:`alloyml.modeling.uncertainty.ConformalInterval.fit_frontier`)
 gets a note too: its upper bound is the extrapolation protocol's, and the model's record there
 is quoted.
 """
