@@ -326,6 +326,32 @@ def test_frontier_sits_the_protocols_gap_under_the_best_training_value():
     assert up[0] == 1.0 < up[1]  # only the prediction at the frontier is raised
 
 
+def test_frontier_gap_is_measured_from_the_protocols_own_training_rows():
+    """The extrapolation split leaves out the rows whose composition group has a top-decile row;
+    the gap is measured from the best value the protocol's model was actually trained on, and
+    the calibration on a split (calibrate_frontier) passes those rows."""
+    y = np.r_[np.linspace(100.0, 400.0, 90), np.linspace(450.0, 600.0, 10)]
+    groups = np.arange(100)
+    groups[89] = groups[95]  # the best row below the top decile shares a top-decile group
+    pred_top = np.full(10, 350.0)
+    derived = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top)
+    assert derived.frontier_ == pytest.approx(600.0 - (400.0 - 350.0))
+    trained = y[:89]  # what the split trains on: row 89 left with its group
+    exact = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top, y_protocol=trained)
+    assert exact.frontier_ == pytest.approx(600.0 - (trained.max() - 350.0))
+    assert exact.frontier_ > derived.frontier_
+    seen = {}
+
+    def fit_predict(tr, te):
+        seen["tr"] = tr
+        return np.full(len(te), 350.0)
+
+    iv = ConformalInterval(alpha=0.1)
+    assert iv.calibrate_frontier(y, groups, 0.9, fit_predict)
+    assert 89 not in seen["tr"] and len(seen["tr"]) == 89
+    assert iv.frontier_ == pytest.approx(exact.frontier_)
+
+
 def test_bundle_without_frontier_keeps_its_interval(tmp_path, data):
     b = _bundle("ridge", data, normalised=False)
     loaded = load_bundle(save_bundle(b, tmp_path / "b"))

@@ -96,6 +96,21 @@ def test_normalised_falls_back_to_plain_for_small_calibration_sets():
     assert iv.q_ == conformal_quantile(np.abs(y - mu), 0.2)
 
 
+def test_normalised_needs_min_groups_composition_groups():
+    # 400 rows in 20 groups: the scale of a row would come from one or two other groups
+    rng = np.random.default_rng(3)
+    X, y, mu = _heteroscedastic(rng, 400)
+    few = np.repeat(np.arange(20), 20)
+    iv = ConformalInterval(alpha=0.1, normalised=True).fit(X, y, mu, groups=few)
+    assert iv.scaler_ is None
+    assert iv.q_ == conformal_quantile(np.abs(y - mu), 0.1)
+    # the same rows in 40 groups reach the default min_groups (30), and a lower bar lets 20 pass
+    many = np.repeat(np.arange(40), 10)
+    assert ConformalInterval(alpha=0.1).fit(X, y, mu, groups=many).scaler_ is not None
+    low = ConformalInterval(alpha=0.1, min_groups=20).fit(X, y, mu, groups=few)
+    assert low.scaler_ is not None
+
+
 @pytest.fixture(scope="module")
 def domain_data():
     rng = np.random.default_rng(9)

@@ -342,6 +342,8 @@ class TrainParams(ConfigModel):
     extrapolation_quantile: Annotated[Float, Field(gt=0, lt=1)] = 0.9
     alpha: Annotated[Float, Field(gt=0, lt=1)] = DEFAULT_ALPHA
     normalised_intervals: Bool = True
+    #: composition groups a calibration needs before its intervals are normalised
+    normalised_min_groups: PositiveInt = 30
     tuning: TrainTuning = TrainTuning()
     domain: TrainDomain = TrainDomain()
     shift_folds: Annotated[Int, Field(ge=2)] = 3

@@ -63,6 +63,7 @@ def train_params(doc: dict[str, Any]):
         extrapolation_quantile=p.extrapolation_quantile,
         alpha=p.alpha,
         normalised_intervals=p.normalised_intervals,
+        normalised_min_groups=p.normalised_min_groups,
         tuning_trials=p.tuning.n_trials,
         tuning_models=p.tuning.models,
         domain_k=p.domain.k,

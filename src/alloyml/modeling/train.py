@@ -83,6 +83,7 @@ class TrainConfig:
     extrapolation_quantile: float = 0.9
     alpha: float = DEFAULT_ALPHA
     normalised_intervals: bool = True
+    normalised_min_groups: int = 30
     tuning_trials: int = 6
     tuning_models: tuple[str, ...] = ("xgb", "gbr")
     domain_k: int = 5
@@ -153,6 +154,12 @@ def _support_groups(feature_names: tuple[str, ...]) -> tuple[tuple[int, ...], ..
         if cols:
             out.append(cols)
     return tuple(out)
+
+
+def _interval(cfg: TrainConfig) -> ConformalInterval:
+    return ConformalInterval(
+        alpha=cfg.alpha, normalised=cfg.normalised_intervals, min_groups=cfg.normalised_min_groups
+    )
 
 
 def _domain(cfg: TrainConfig) -> Domain:
@@ -292,7 +299,7 @@ def _protocol_with_intervals(
             if shift_labels_ is not None
             else None
         )
-        iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
+        iv = _interval(cfg).fit(
             X[tr], y[tr], oof, in_domain_cal=flags, shift=shift, groups=groups[tr]
         )
         _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg)
@@ -450,12 +457,13 @@ def train_target(
     t = time.perf_counter()
     protocols: dict[str, ProtocolResult] = {}
     scores_grp: list = []
+    ext_splits = extrapolation_split(y, groups, cfg.extrapolation_quantile)
     for proto, splits in (
         ("random", rnd),
         ("grouped", grp),
         ("loso", loso_splits(sources, cfg.loso_min_rows)),
         ("family", loso_splits(fams, cfg.loso_min_rows) if families is not None else []),
-        ("extrapolation", extrapolation_split(y, groups, cfg.extrapolation_quantile)),
+        ("extrapolation", ext_splits),
     ):
         if not splits:
             continue
@@ -492,12 +500,10 @@ def train_target(
         if sh is not None
         else None
     )
-    iv = ConformalInterval(alpha=cfg.alpha, normalised=cfg.normalised_intervals).fit(
-        X, y, oof, in_domain_cal=g_dom, shift=shift, groups=groups
-    )
+    iv = _interval(cfg).fit(X, y, oof, in_domain_cal=g_dom, shift=shift, groups=groups)
     ext = protocols.get("extrapolation")
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
-        iv.fit_frontier(y, ext.y, ext.pred)
+        iv.fit_frontier(y, ext.y, ext.pred, y_protocol=y[ext_splits[0][0]])
     dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
     # exploration width of the campaigns: normalised by the model's own spread, calibrated on
     # the grouped out-of-fold predictions (SpreadInterval; None for a model without a spread)

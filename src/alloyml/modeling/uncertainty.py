@@ -291,10 +291,23 @@ class ConformalInterval:
 
     Without shift calibration one quantile ``q_`` serves every row. With it (Mondrian by
     domain, see the module docstring) ``q_`` serves rows in domain and ``q_out_`` rows out of it.
+
+    ``normalised`` asks for the difficulty scale ``s(x)``; it is used when the calibration has
+    more than 30 rows and, when its composition groups are given, at least ``min_groups`` of
+    them. A row's scale averages the residuals of ``k = 15`` neighbours outside its own group;
+    with few groups those neighbours come from one or two other compositions, and the scale
+    describes them rather than the row. Mg hardness (278 rows in 14 groups, one source, the
+    largest group 64 rows) showed it: calibration rows' scales 0.25-1.14 (q10-q90) against
+    1.26-2.06 for held-out groups, so the normalised quantile came out at 41 and grouped
+    coverage at 0.95 with a mean width of 79 HV, where plain intervals gave 31-34 HV and
+    coverage 0.78-0.96 over three seeds of the grouped folds (0.89 on average; with 14 groups a
+    fold's coverage rides on two or three compositions). Every other target has 600 groups or
+    more.
     """
 
     alpha: float = DEFAULT_ALPHA
     normalised: bool = True
+    min_groups: int = 30
 
     def fit(
         self,
@@ -314,10 +327,13 @@ class ConformalInterval:
                 the out-of-domain grouped rows) calibrate ``q_out_``.
             groups: the composition group of each calibration row (the groups the
                 out-of-fold predictions held out together); a row's difficulty scale then
-                skips its group mates (:meth:`ConformalScale.__call__`). None: only itself.
+                skips its group mates (:meth:`ConformalScale.__call__`), and fewer than
+                ``min_groups`` of them give plain (unnormalised) intervals. None: a row's
+                scale skips only itself.
         """
         r = np.abs(np.asarray(y_cal, dtype=float) - np.asarray(oof_pred, dtype=float))
-        if self.normalised and len(r) > 30:
+        enough_groups = groups is None or len(np.unique(groups)) >= self.min_groups
+        if self.normalised and len(r) > 30 and enough_groups:
             self.scaler_ = ConformalScale().fit(X_cal, r)
             s = self.scaler_(X_cal, exclude_self=True, labels=groups, fit_labels=groups)
         else:
@@ -347,7 +363,11 @@ class ConformalInterval:
         return self
 
     def fit_frontier(
-        self, y_train: np.ndarray, y_top: np.ndarray, pred_top: np.ndarray
+        self,
+        y_train: np.ndarray,
+        y_top: np.ndarray,
+        pred_top: np.ndarray,
+        y_protocol: np.ndarray | None = None,
     ) -> ConformalInterval:
         """Calibrate the upper bound of a prediction at the frontier of the measured values.
 
@@ -377,9 +397,11 @@ class ConformalInterval:
         held-out rows. The gap is clipped at zero, so a prediction above the best measured value
         is always at the frontier.
 
-        ``y below the top decile`` is taken as the rows of ``y_train`` under ``min(y_top)``
-        (what :func:`alloyml.modeling.validation.extrapolation_split` trains on, give or take
-        the rows whose group also has a top-decile row).
+        ``y below the top decile`` is ``y_protocol``, the targets the protocol's model was
+        trained on (:func:`alloyml.modeling.validation.extrapolation_split` leaves out the rows
+        whose composition group has a top-decile row, so its best training value can sit under
+        the best value below the top decile). Without it, the rows of ``y_train`` under
+        ``min(y_top)`` stand in.
         """
         y_train = np.asarray(y_train, dtype=float)
         y_top = np.asarray(y_top, dtype=float)
@@ -389,7 +411,11 @@ class ConformalInterval:
             self.q_frontier_ = 0.0
             return self
         r = y_top - pred_top
-        below = y_train[y_train < np.min(y_top)]
+        below = (
+            y_train[y_train < np.min(y_top)]
+            if y_protocol is None
+            else np.asarray(y_protocol, dtype=float)
+        )
         level = float(np.quantile(pred_top, self.alpha))
         gap = max(float(np.max(below)) - level, 0.0) if len(below) else 0.0
         self.frontier_ = float(np.max(y_train)) - gap
@@ -416,7 +442,7 @@ class ConformalInterval:
             return False
         tr, te = splits[0]
         y = np.asarray(y, dtype=float)
-        self.fit_frontier(y, y[te], fit_predict(tr, te))
+        self.fit_frontier(y, y[te], fit_predict(tr, te), y_protocol=y[tr])
         return True
 
     def frontier_half_width(self, pred: np.ndarray, half: np.ndarray) -> np.ndarray:
