@@ -233,6 +233,43 @@ def test_schedule_imputer_fills_temper_rows_from_scheduled_rows_of_their_class()
     assert type(make_model("ridge", 0, 1, names[:10])).__name__ != "ImputedRegressor"
 
 
+def test_schedule_imputer_uses_the_schedule_of_the_rows_alloy_family():
+    """A 6061-T6 without a schedule takes the T6 schedule of scheduled 6xxx rows, not that of
+    the (more numerous) scheduled 7xxx rows; a family with too few scheduled rows of the class
+    takes the class median over every family."""
+    from alloyml.features import featurize
+    from alloyml.modeling.models import ScheduleImputer
+
+    al7 = {"Al": 90.0, "Zn": 6.0, "Mg": 2.5, "Cu": 1.5}
+    al6 = {"Al": 97.7, "Mg": 1.0, "Si": 0.6, "Cu": 0.3, "Cr": 0.2, "Fe": 0.2}
+    al2 = {"Al": 93.5, "Cu": 4.4, "Mg": 1.5, "Mn": 0.6}
+    sched = {"sol1_T_C": 530.0, "sol1_t_h": 1.0, "temper": "T6", "route": "extruded"}
+    rows = (
+        [al7 | sched | {"sol1_T_C": 475.0, "age1_T_C": 120.0, "age1_t_h": 24.0}] * 9
+        + [al6 | sched | {"age1_T_C": 175.0, "age1_t_h": 8.0}] * 5
+        + [al2 | sched | {"age1_T_C": 190.0, "age1_t_h": 12.0}] * 2  # too few: class median
+        + [al6 | {"temper": "T6", "route": "extruded"}, al2 | {"temper": "T6", "route": "rolled"}]
+    )
+    F = featurize(pd.DataFrame(rows), "alloy_v2")
+    names = tuple(F.columns)
+    X = F.to_numpy()
+    Z = ScheduleImputer(names).fit(X[:16]).transform(X)
+    t, h = names.index("proc_age1_T_C"), names.index("proc_age1_t_h")
+    assert (Z[16, t], Z[16, h]) == (175.0, 8.0)  # the 6xxx T6 schedule
+    assert Z[17, t] == np.median(X[:16, t]) == 120.0  # 2xxx: the T6 median of every family
+    np.testing.assert_array_equal(Z[:16], X[:16])
+    # without the family one-hot the imputer is per temper class, as before
+    keep = [j for j, f in enumerate(names) if not f.startswith("family_")]
+    plain = ScheduleImputer(tuple(names[j] for j in keep)).fit(X[:16][:, keep])
+    assert plain.transform(X[:, keep])[16, keep.index(t)] == 120.0
+    # a bundle written before the family slots stores the class medians alone (2-D)
+    from alloyml.modeling.compact import ScheduleFill
+
+    imp = ScheduleImputer(names).fit(X[:16])
+    old = ScheduleFill(names, imp.medians_[-1], imp.fitted_keys_[-1]).transform(X)
+    assert old[16, t] == old[17, t] == 120.0
+
+
 def test_process_v2_decodes_each_row_by_its_systems_standard():
     """T2 is annealed for a magnesium casting (ASTM B296) and cold worked + naturally aged for
     aluminium (ANSI H35.1): the featurizer reads the standard off each row's base element."""

@@ -516,9 +516,12 @@ class Neighbours:
 # -- schedule imputation (shared with alloyml.modeling.models.ScheduleImputer) -------------------------------
 
 
-def schedule_columns(feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int, int]:
+def schedule_columns(
+    feature_names: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
     """Columns of the schedule imputation: temper-class one-hot, stage features,
-    ``proc_schedule_known``, ``proc_stages_implied``."""
+    ``proc_schedule_known``, ``proc_stages_implied``, alloy-family one-hot (empty without the
+    ``family_v1`` group)."""
     names = list(feature_names)
     keys = [j for j, f in enumerate(names) if f.startswith("proc_temper_")]
     stage = [
@@ -527,29 +530,56 @@ def schedule_columns(feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.nda
         if f.startswith(("proc_has_", "proc_homog", "proc_sol", "proc_age"))
         or f in ("proc_n_sol_stages", "proc_n_age_stages")
     ]
+    fams = [j for j, f in enumerate(names) if f.startswith("family_")]
     return (
         np.array(keys),
         np.array(stage),
         names.index("proc_schedule_known"),
         names.index("proc_stages_implied"),
+        np.array(fams, dtype=int),
     )
+
+
+def schedule_keys(
+    X: np.ndarray, columns: tuple[np.ndarray, np.ndarray, int, int, np.ndarray], n_fam: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: temper class index, whether the row has one, and alloy-family index (``n_fam``,
+    the "any family" slot, for a row without a family or a table without family columns)."""
+    keys, fams = columns[0], columns[4]
+    key = X[:, keys].argmax(axis=1)
+    has_key = X[:, keys].max(axis=1) > 0
+    if n_fam and len(fams) == n_fam:
+        fam = np.where(X[:, fams].max(axis=1) > 0, X[:, fams].argmax(axis=1), n_fam)
+    else:
+        fam = np.full(len(X), n_fam)
+    return key, has_key, fam
 
 
 def fill_schedule(
     X: np.ndarray,
-    columns: tuple[np.ndarray, np.ndarray, int, int],
+    columns: tuple[np.ndarray, np.ndarray, int, int, np.ndarray],
     medians: np.ndarray,
     fitted_keys: np.ndarray,
 ) -> np.ndarray:
     """A copy of ``X`` with the stage features of rows whose state implies stages but whose
-    schedule is unknown set to the medians of their temper class (see ``ScheduleImputer``)."""
+    schedule is unknown set to the medians of their alloy family and temper class, or, where
+    that pair was not fitted, of their temper class (see ``ScheduleImputer``).
+
+    ``medians`` is ``(n_families + 1, n_classes, n_stage)`` and ``fitted_keys``
+    ``(n_families + 1, n_classes)``, the last family slot holding the temper class over every
+    family; a 2-D pair (bundles written before the family slots) is the last slot alone.
+    """
     X = np.array(X, dtype=float, copy=True)
-    keys, stage, known, implied = columns
-    key = X[:, keys].argmax(axis=1)
-    has_key = X[:, keys].max(axis=1) > 0
-    fill = has_key & (X[:, known] == 0) & (X[:, implied] > 0) & fitted_keys[key]
+    medians, fitted_keys = np.asarray(medians), np.asarray(fitted_keys, dtype=bool)
+    if medians.ndim == 2:
+        medians, fitted_keys = medians[None], fitted_keys[None]
+    n_fam = medians.shape[0] - 1
+    _, stage, known, implied, _ = columns
+    key, has_key, fam = schedule_keys(X, columns, n_fam)
+    fam = np.where(fitted_keys[fam, key], fam, n_fam)
+    fill = has_key & (X[:, known] == 0) & (X[:, implied] > 0) & fitted_keys[fam, key]
     if fill.any():
-        X[np.ix_(fill, stage)] = medians[key[fill]]
+        X[np.ix_(fill, stage)] = medians[fam[fill], key[fill]]
     return X
 
 

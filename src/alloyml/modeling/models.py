@@ -29,7 +29,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from alloyml.errors import ConfigError
-from alloyml.modeling.compact import blend_with_spread, fill_schedule, schedule_columns
+from alloyml.modeling.compact import (
+    blend_with_spread,
+    fill_schedule,
+    schedule_columns,
+    schedule_keys,
+)
 
 MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp", "et_xgb")
 
@@ -154,33 +159,55 @@ class ScheduleImputer(TransformerMixin, BaseEstimator):
     A compilation that writes ``T6`` and a lab sheet that writes "480 °C/1 h + 120 °C/24 h"
     describe the same kind of treatment. Left as zeros, the stage features of the first would
     read "no stage", and tree models would place a T6 alloy among as-fabricated ones. Fitted on
-    the training rows, this transformer learns, per temper class (the ``process_v2`` one-hot),
-    the median of every schedule feature over the rows that give a schedule, and writes it into
-    the rows of the same class that give none but whose state implies stages
-    (``proc_stages_implied``). ``proc_schedule_known`` keeps telling the model which rows were
-    filled. Classes without any scheduled training row are left as they are.
+    the training rows, this transformer learns the median of every schedule feature over the
+    rows that give a schedule, per alloy family and temper class (the ``family_v1`` and
+    ``process_v2`` one-hots), and writes it into the rows of the same family and class that give
+    none but whose state implies stages (``proc_stages_implied``). ``proc_schedule_known`` keeps
+    telling the model which rows were filled.
+
+    Why per family: the practice behind a temper depends on the alloy series. Typical T6
+    precipitation treatments are 160 °C for 18 h (or 175 °C for 8 h) for 6061, 190 °C for 12 h
+    for 2024 (T81) and 120 °C for 24 h for 7075 (ASM Handbook Vol. 4, *Heat Treating*, 1991,
+    "Heat Treating of Aluminum Alloys"). With one median per class, the scheduled T6 rows of
+    the 7xxx lab datasets set the schedule of every T6 handbook row, so a 6061-T6 or 2024-T6
+    without a schedule read as a 7xxx treatment while the same alloys with their handbook
+    schedule read as another, and the model could not pool them. A family with fewer than
+    ``min_family_rows`` scheduled rows of a class falls back to the class median over every
+    family; a class without any scheduled training row is left as it is.
 
     Args:
         feature_names: the model's feature labels (must include the ``process_v2`` block).
+        min_family_rows: scheduled rows of one family and class below which that family uses
+            the class median over every family.
     """
 
-    def __init__(self, feature_names: tuple[str, ...] = ()) -> None:
+    def __init__(self, feature_names: tuple[str, ...] = (), min_family_rows: int = 5) -> None:
         self.feature_names = tuple(feature_names)
+        self.min_family_rows = min_family_rows
 
-    def _columns(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
         return schedule_columns(self.feature_names)
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ScheduleImputer:
         X = np.asarray(X, dtype=float)
-        keys, stage, known, _ = self._columns()
-        key = X[:, keys].argmax(axis=1)
-        self.medians_ = np.zeros((len(keys), len(stage)))
-        self.fitted_keys_ = np.zeros(len(keys), dtype=bool)
+        cols = self._columns()
+        keys, stage, known, _, fams = cols
+        n_fam = len(fams)
+        key, has_key, fam = schedule_keys(X, cols, n_fam)
+        scheduled = has_key & (X[:, known] > 0)
+        self.medians_ = np.zeros((n_fam + 1, len(keys), len(stage)))
+        self.fitted_keys_ = np.zeros((n_fam + 1, len(keys)), dtype=bool)
         for k in range(len(keys)):
-            rows = (key == k) & (X[:, keys[k]] > 0) & (X[:, known] > 0)
-            if rows.any():
-                self.medians_[k] = np.median(X[np.ix_(rows, stage)], axis=0)
-                self.fitted_keys_[k] = True
+            in_class = scheduled & (key == k)
+            if not in_class.any():
+                continue
+            self.medians_[n_fam, k] = np.median(X[np.ix_(in_class, stage)], axis=0)
+            self.fitted_keys_[n_fam, k] = True
+            for f in np.unique(fam[in_class]):
+                rows = in_class & (fam == f)
+                if f < n_fam and rows.sum() >= self.min_family_rows:
+                    self.medians_[f, k] = np.median(X[np.ix_(rows, stage)], axis=0)
+                    self.fitted_keys_[f, k] = True
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
