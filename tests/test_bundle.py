@@ -269,7 +269,7 @@ def test_frontier_calibration_round_trip_and_raises_only_the_upper_bound(tmp_pat
     top = y >= np.quantile(y, 0.9)
     y_top = y[top]
     pred_top = y_top - np.linspace(40.0, 80.0, top.sum())
-    b.interval.fit_frontier(y, y_top, pred_top)
+    b.interval.fit_frontier(y, y_top, pred_top, y[~top])
     # the protocol's model put the top decile a gap under its own best training value; the
     # frontier is the same gap under the best value of all the rows
     gap = y[~top].max() - np.quantile(pred_top, b.interval.alpha)
@@ -296,10 +296,10 @@ def test_frontier_quantile_is_one_sided():
     1 - alpha/2 conformal quantile of the shortfall."""
     iv = ConformalInterval(alpha=0.1)
     y_top = np.full(39, 500.0)
-    iv.fit_frontier(y_top, y_top, y_top + 30.0)  # over-predicted: nothing to raise
+    iv.fit_frontier(y_top, y_top, y_top + 30.0, np.empty(0))  # over-predicted: no raise
     assert iv.q_frontier_ == 0.0
     short = np.arange(1.0, 40.0)  # shortfalls 1..39 MPa
-    iv.fit_frontier(y_top, y_top, y_top - short)
+    iv.fit_frontier(y_top, y_top, y_top - short, np.empty(0))
     assert iv.q_frontier_ == pytest.approx(38.0)  # ceil(40 * 0.95) = 38th smallest
 
 
@@ -310,14 +310,14 @@ def test_frontier_sits_the_protocols_gap_under_the_best_training_value():
     iv = ConformalInterval(alpha=0.1)
     y = np.r_[np.linspace(100.0, 400.0, 90), np.linspace(450.0, 600.0, 10)]
     y_top = y[90:]
-    iv.fit_frontier(y, y_top, np.full(10, 400.0))  # saturates at its best training value
+    iv.fit_frontier(y, y_top, np.full(10, 400.0), y[:90])  # saturates at its best training value
     assert iv.frontier_ == pytest.approx(600.0)
-    iv.fit_frontier(y, y_top, np.full(10, 480.0))  # over-reaches it: gap clipped at zero
+    iv.fit_frontier(y, y_top, np.full(10, 480.0), y[:90])  # over-reaches it: gap clipped at zero
     assert iv.frontier_ == pytest.approx(600.0)
-    iv.fit_frontier(y, y_top, np.full(10, 350.0))  # 50 under: so is the frontier
+    iv.fit_frontier(y, y_top, np.full(10, 350.0), y[:90])  # 50 under: so is the frontier
     assert iv.frontier_ == pytest.approx(550.0)
     # the gap is taken where 1 - alpha of the held-out rows reach, not at their median
-    iv.fit_frontier(y, y_top, np.r_[300.0, np.full(9, 390.0)])
+    iv.fit_frontier(y, y_top, np.r_[300.0, np.full(9, 390.0)], y[:90])
     assert iv.frontier_ == pytest.approx(
         600.0 - (400.0 - np.quantile(np.r_[300.0, [390.0] * 9], 0.1))
     )
@@ -334,10 +334,11 @@ def test_frontier_gap_is_measured_from_the_protocols_own_training_rows():
     groups = np.arange(100)
     groups[89] = groups[95]  # the best row below the top decile shares a top-decile group
     pred_top = np.full(10, 350.0)
-    derived = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top)
+    # every row under the top decile, row 89 included, would put the gap 50 under 400
+    derived = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top, y[:90])
     assert derived.frontier_ == pytest.approx(600.0 - (400.0 - 350.0))
     trained = y[:89]  # what the split trains on: row 89 left with its group
-    exact = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top, y_protocol=trained)
+    exact = ConformalInterval(alpha=0.1).fit_frontier(y, y[90:], pred_top, trained)
     assert exact.frontier_ == pytest.approx(600.0 - (trained.max() - 350.0))
     assert exact.frontier_ > derived.frontier_
     seen = {}

@@ -548,7 +548,7 @@ def schedule_keys(
     keys, fams = columns[0], columns[4]
     key = X[:, keys].argmax(axis=1)
     has_key = X[:, keys].max(axis=1) > 0
-    if n_fam and len(fams) == n_fam:
+    if n_fam:
         fam = np.where(X[:, fams].max(axis=1) > 0, X[:, fams].argmax(axis=1), n_fam)
     else:
         fam = np.full(len(X), n_fam)
@@ -567,12 +567,9 @@ def fill_schedule(
 
     ``medians`` is ``(n_families + 1, n_classes, n_stage)`` and ``fitted_keys``
     ``(n_families + 1, n_classes)``, the last family slot holding the temper class over every
-    family; a 2-D pair (bundles written before the family slots) is the last slot alone.
+    family (``n_families`` 0: the class alone).
     """
     X = np.array(X, dtype=float, copy=True)
-    medians, fitted_keys = np.asarray(medians), np.asarray(fitted_keys, dtype=bool)
-    if medians.ndim == 2:
-        medians, fitted_keys = medians[None], fitted_keys[None]
     n_fam = medians.shape[0] - 1
     _, stage, known, implied, _ = columns
     key, has_key, fam = schedule_keys(X, columns, n_fam)
@@ -584,14 +581,20 @@ def fill_schedule(
 
 
 class ScheduleFill:
-    """The fitted schedule imputation at prediction time (``medians_``, ``fitted_keys_``)."""
+    """The fitted schedule imputation at prediction time (``medians_``, ``fitted_keys_``).
+
+    A bundle written before the family slots stores 2-D arrays (one row per temper class); they
+    become the "any family" slot alone."""
 
     def __init__(
         self, feature_names: tuple[str, ...], medians: np.ndarray, fitted_keys: np.ndarray
     ) -> None:
         self.feature_names = tuple(feature_names)
+        medians, fitted_keys = np.asarray(medians), np.asarray(fitted_keys, dtype=bool)
+        if medians.ndim == 2:
+            medians, fitted_keys = medians[None], fitted_keys[None]
         self.medians_ = medians
-        self.fitted_keys_ = np.asarray(fitted_keys, dtype=bool)
+        self.fitted_keys_ = fitted_keys
         self._columns = schedule_columns(self.feature_names)
 
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -503,7 +503,7 @@ def train_target(
     iv = _interval(cfg).fit(X, y, oof, in_domain_cal=g_dom, shift=shift, groups=groups)
     ext = protocols.get("extrapolation")
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
-        iv.fit_frontier(y, ext.y, ext.pred, y_protocol=y[ext_splits[0][0]])
+        iv.fit_frontier(y, ext.y, ext.pred, y[ext_splits[0][0]])
     dm = _domain(cfg).fit(X).calibrate(_heldout_distances(X, grp, cfg))
     # exploration width of the campaigns: normalised by the model's own spread, calibrated on
     # the grouped out-of-fold predictions (SpreadInterval; None for a model without a spread)

@@ -367,7 +367,7 @@ class ConformalInterval:
         y_train: np.ndarray,
         y_top: np.ndarray,
         pred_top: np.ndarray,
-        y_protocol: np.ndarray | None = None,
+        y_protocol: np.ndarray,
     ) -> ConformalInterval:
         """Calibrate the upper bound of a prediction at the frontier of the measured values.
 
@@ -400,8 +400,7 @@ class ConformalInterval:
         ``y below the top decile`` is ``y_protocol``, the targets the protocol's model was
         trained on (:func:`alloyml.modeling.validation.extrapolation_split` leaves out the rows
         whose composition group has a top-decile row, so its best training value can sit under
-        the best value below the top decile). Without it, the rows of ``y_train`` under
-        ``min(y_top)`` stand in.
+        the best value below the top decile).
         """
         y_train = np.asarray(y_train, dtype=float)
         y_top = np.asarray(y_top, dtype=float)
@@ -411,11 +410,7 @@ class ConformalInterval:
             self.q_frontier_ = 0.0
             return self
         r = y_top - pred_top
-        below = (
-            y_train[y_train < np.min(y_top)]
-            if y_protocol is None
-            else np.asarray(y_protocol, dtype=float)
-        )
+        below = np.asarray(y_protocol, dtype=float)
         level = float(np.quantile(pred_top, self.alpha))
         gap = max(float(np.max(below)) - level, 0.0) if len(below) else 0.0
         self.frontier_ = float(np.max(y_train)) - gap
@@ -442,7 +437,7 @@ class ConformalInterval:
             return False
         tr, te = splits[0]
         y = np.asarray(y, dtype=float)
-        self.fit_frontier(y, y[te], fit_predict(tr, te), y_protocol=y[tr])
+        self.fit_frontier(y, y[te], fit_predict(tr, te), y[tr])
         return True
 
     def frontier_half_width(self, pred: np.ndarray, half: np.ndarray) -> np.ndarray:
