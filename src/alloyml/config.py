@@ -344,6 +344,8 @@ class TrainParams(ConfigModel):
     normalised_intervals: Bool = True
     #: composition groups a calibration needs before its intervals are normalised
     normalised_min_groups: PositiveInt = 30
+    #: sample weight n_s ** -power of a row whose source holds n_s rows (0: unweighted)
+    source_weight_power: Annotated[Float, Field(ge=0, le=1)] = 0.0
     tuning: TrainTuning = TrainTuning()
     domain: TrainDomain = TrainDomain()
     shift_folds: Annotated[Int, Field(ge=2)] = 3

@@ -64,6 +64,7 @@ def train_params(doc: dict[str, Any]):
         alpha=p.alpha,
         normalised_intervals=p.normalised_intervals,
         normalised_min_groups=p.normalised_min_groups,
+        source_weight_power=p.source_weight_power,
         tuning_trials=p.tuning.n_trials,
         tuning_models=p.tuning.models,
         domain_k=p.domain.k,

@@ -7,6 +7,7 @@ so that features of different units are comparable.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ from alloyml.modeling.compact import (
     schedule_columns,
     schedule_keys,
 )
+
+log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = ("mean", "ridge", "rf", "et", "gbr", "xgb", "gp", "et_xgb")
 
@@ -137,6 +140,28 @@ def make_estimator(
     raise ConfigError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
 
 
+def fit_weighted(est: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
+    """``est.fit(X, y)`` with ``sample_weight`` where the estimator takes one.
+
+    A pipeline passes it to its last step (``<step>__sample_weight``). A Gaussian process has no
+    sample weights (scikit-learn's ``GaussianProcessRegressor.fit`` takes none): it is fitted
+    unweighted, with a warning in the log.
+    """
+    import inspect
+
+    if sample_weight is None:
+        return est.fit(X, y)
+    last_name, last = est.steps[-1] if isinstance(est, Pipeline) else (None, est)
+    params = inspect.signature(last.fit).parameters
+    takes = "sample_weight" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if not takes:  # (scikit-learn's VotingRegressor takes it through **fit_params)
+        log.warning("%s takes no sample weights; fitted unweighted", type(last).__name__)
+        return est.fit(X, y)
+    if last_name is not None:
+        return est.fit(X, y, **{f"{last_name}__sample_weight": sample_weight})
+    return est.fit(X, y, sample_weight=sample_weight)
+
+
 def suggest(trial: Any, name: str) -> dict[str, Any]:
     """Draw hyper-parameters of family ``name`` from an Optuna ``trial``."""
     params: dict[str, Any] = {}
@@ -229,11 +254,7 @@ class ImputedRegressor(RegressorMixin, BaseEstimator):
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> ImputedRegressor:
         self.imputer_ = ScheduleImputer(self.feature_names).fit(X)
-        Z = self.imputer_.transform(X)
-        if sample_weight is None:
-            self.estimator_ = self.estimator.fit(Z, y)
-        else:
-            self.estimator_ = self.estimator.fit(Z, y, sample_weight=sample_weight)
+        self.estimator_ = fit_weighted(self.estimator, self.imputer_.transform(X), y, sample_weight)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

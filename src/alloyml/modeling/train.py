@@ -26,6 +26,11 @@ For one system and one target:
    short of its own best training value on the alloys stronger than any it trained on gets an
    upper bound at least as high as that split's residuals call for
    (:meth:`ConformalInterval.fit_frontier`).
+Every fit (screening, tuning, protocols, calibration, final model) weights a row by
+``n_s ** -train.source_weight_power``, ``n_s`` the rows of its source among the target's rows
+(:func:`source_weights`): a compilation of a thousand rows counts for less than a thousand
+independent labs, and a source of seventy still counts.
+
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
    rows (in domain), on the leave-one-source-out (or leave-one-family-out) residuals of the
    protocol run (out of domain) and, at the frontier, on the extrapolation protocol's residuals;
@@ -49,6 +54,7 @@ from alloyml.modeling.bundle import Bundle
 from alloyml.modeling.models import (
     BLENDS,
     SEARCH_SPACES,
+    fit_weighted,
     make_model,
     predict_with_spread,
     suggest,
@@ -84,6 +90,8 @@ class TrainConfig:
     alpha: float = DEFAULT_ALPHA
     normalised_intervals: bool = True
     normalised_min_groups: int = 30
+    #: sample weights against one compilation dominating (:func:`source_weights`); 0: none
+    source_weight_power: float = 0.0
     tuning_trials: int = 6
     tuning_models: tuple[str, ...] = ("xgb", "gbr")
     domain_k: int = 5
@@ -131,16 +139,46 @@ class TargetResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def source_weights(sources: np.ndarray, power: float) -> np.ndarray | None:
+    """Sample weight ``n_s ** -power`` of each row, ``n_s`` the number of rows of its source.
+
+    ``power`` 0 weights every row alike and 1 every source alike; in between, a source's total
+    weight grows as ``n_s ** (1 - power)``. ``None`` (unweighted) when ``power`` is 0 or every
+    row comes from one source, where the weights would be equal anyway.
+    """
+    _, inv, counts = np.unique(np.asarray(sources), return_inverse=True, return_counts=True)
+    if power == 0 or len(counts) < 2:
+        return None
+    return counts[inv].astype(float) ** -power
+
+
+def fit_model(
+    name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, cfg: TrainConfig,
+    w: np.ndarray | None = None,
+) -> Any:  # fmt: skip
+    """A fitted :func:`make_model`; ``w`` (the rows' :func:`source_weights`, or None) is rescaled
+    to mean 1 over the rows fitted."""
+    est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params)
+    return fit_weighted(est, X, y, None if w is None else w / w.mean())
+
+
 def oof_predictions(
-    name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, splits, cfg: TrainConfig
+    name: str,
+    params: dict[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    splits,
+    cfg: TrainConfig,
+    w: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions over ``splits``; returns (test indices, predictions).
 
+    ``w``: sample weights of the rows of ``X`` (:func:`source_weights`) or None.
     Shared with the paper protocols (:mod:`alloyml.evaluation.paper_protocols`).
     """
     idx, preds = [], []
     for tr, te in splits:
-        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
+        est = fit_model(name, params, X[tr], y[tr], cfg, None if w is None else w[tr])
         idx.append(te)
         preds.append(est.predict(X[te]))
     return np.concatenate(idx), np.concatenate(preds)
@@ -178,7 +216,15 @@ def shift_labels(sources: np.ndarray, families: np.ndarray, min_rows: int) -> np
 
 
 def _shift_oof(
-    name: str, params: dict[str, Any], X, y, labels, threshold: float, cfg: TrainConfig, seed: int
+    name: str,
+    params: dict[str, Any],
+    X,
+    y,
+    labels,
+    threshold: float,
+    cfg: TrainConfig,
+    seed: int,
+    w: np.ndarray | None = None,
 ) -> ShiftCalibration | None:
     """Out-of-fold residuals with whole shift groups held out, and their domain flags."""
     if len(np.unique(labels)) < 2:
@@ -186,7 +232,7 @@ def _shift_oof(
     splits = grouped_splits(labels, cfg.shift_folds, seed)
     te_all, p_all, d_all = [], [], []
     for tr, te in splits:
-        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
+        est = fit_model(name, params, X[tr], y[tr], cfg, None if w is None else w[tr])
         dm = _domain(cfg).fit(X[tr])
         dm.threshold_ = threshold
         te_all.append(te)
@@ -209,20 +255,26 @@ def _heldout_flags(X: np.ndarray, splits, threshold: float, cfg: TrainConfig) ->
     return np.concatenate(out)
 
 
-def _score(name: str, params: dict[str, Any], X, y, splits, cfg) -> dict[str, float]:
-    te, p = oof_predictions(name, params, X, y, splits, cfg)
+def _score(name: str, params: dict[str, Any], X, y, splits, cfg, w=None) -> dict[str, float]:
+    te, p = oof_predictions(name, params, X, y, splits, cfg, w)
     return regression_metrics(y[te], p)
 
 
 def _tune(
-    name: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, seed: int
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    cfg: TrainConfig,
+    seed: int,
+    w: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Optuna TPE over the family's space, scored by inner grouped-CV MAE on (X, y) only."""
     splits = grouped_splits(groups, cfg.inner_folds, seed)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, name)
-        return _score(name, params, X, y, splits, cfg)["mae"]
+        return _score(name, params, X, y, splits, cfg, w)["mae"]
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=cfg.tuning_trials)
@@ -230,12 +282,19 @@ def _tune(
 
 
 def _fit_frontier(
-    iv: ConformalInterval, name: str, params: dict[str, Any], X, y, groups, cfg: TrainConfig
+    iv: ConformalInterval,
+    name: str,
+    params: dict[str, Any],
+    X,
+    y,
+    groups,
+    cfg: TrainConfig,
+    w: np.ndarray | None = None,
 ) -> None:
     """Calibrate ``iv`` at the frontier by the extrapolation split of the rows it was fit on."""
 
     def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-        return oof_predictions(name, params, X, y, [(tr, te)], cfg)[1]
+        return oof_predictions(name, params, X, y, [(tr, te)], cfg, w)[1]
 
     iv.calibrate_frontier(y, groups, cfg.extrapolation_quantile, fit_predict)
 
@@ -272,6 +331,7 @@ def _protocol_with_intervals(
     cfg: TrainConfig,
     keep_scores: bool = False,
     shift_labels_: np.ndarray | None = None,
+    w: np.ndarray | None = None,
 ) -> tuple[ProtocolResult, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Champion under one protocol: point predictions, conformal intervals and domain flags.
 
@@ -281,11 +341,12 @@ def _protocol_with_intervals(
     ys, ps, los, his, dom, tes, scores = [], [], [], [], [], [], []
     spreads: list[np.ndarray | None] = []
     for k, (tr, te) in enumerate(splits):
-        est = make_model(name, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr], y[tr])
+        w_tr = None if w is None else w[tr]
+        est = fit_model(name, params, X[tr], y[tr], cfg, w_tr)
         pred, spread = predict_with_spread(est, X[te])
         spreads.append(spread)
         inner = grouped_splits(groups[tr], cfg.inner_folds, cfg.seed + 1000 + k)
-        ite, ip = oof_predictions(name, params, X[tr], y[tr], inner, cfg)
+        ite, ip = oof_predictions(name, params, X[tr], y[tr], inner, cfg, w_tr)
         order = np.argsort(ite)
         oof = ip[order]
         dm = _domain(cfg).fit(X[tr])
@@ -294,7 +355,15 @@ def _protocol_with_intervals(
         flags[ite] = _heldout_flags(X[tr], inner, dm.threshold_, cfg)
         shift = (
             _shift_oof(
-                name, params, X[tr], y[tr], shift_labels_[tr], dm.threshold_, cfg, cfg.seed + k
+                name,
+                params,
+                X[tr],
+                y[tr],
+                shift_labels_[tr],
+                dm.threshold_,
+                cfg,
+                cfg.seed + k,
+                w_tr,
             )
             if shift_labels_ is not None
             else None
@@ -302,7 +371,7 @@ def _protocol_with_intervals(
         iv = _interval(cfg).fit(
             X[tr], y[tr], oof, in_domain_cal=flags, shift=shift, groups=groups[tr]
         )
-        _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg)
+        _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg, w_tr)
         in_dom = dm.in_domain(X[te])
         lo, hi = iv.predict_interval(X[te], pred, in_dom)
         ys.append(y[te])
@@ -394,6 +463,7 @@ def train_target(
     fams = np.asarray(families) if families is not None else np.asarray(sources)
     shift_lab = shift_labels(sources, fams, cfg.loso_min_rows)
     by_source = shift_lab is not fams
+    w = source_weights(sources, cfg.source_weight_power)
     t0 = time.perf_counter()
     n = len(y)
     timings: dict[str, float] = {}
@@ -410,7 +480,7 @@ def train_target(
             te = oof_cache[(members[0], proto)][0]
             p = np.average(np.column_stack([oof_cache[(m, proto)][1] for m in members]), axis=1)
         else:
-            te, p = oof_predictions(name, {}, X, y, splits, cfg)
+            te, p = oof_predictions(name, {}, X, y, splits, cfg, w)
         oof_cache[(name, proto)] = (te, p)
         return regression_metrics(y[te], p)
 
@@ -441,16 +511,16 @@ def train_target(
         t = time.perf_counter()
         idx, preds = [], []
         for k, (tr, te) in enumerate(grp):
-            best = _tune(champion, X[tr], y[tr], groups[tr], cfg, cfg.seed + k)
-            est = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **best)
-            est.fit(X[tr], y[tr])
+            w_tr = None if w is None else w[tr]
+            best = _tune(champion, X[tr], y[tr], groups[tr], cfg, cfg.seed + k, w_tr)
+            est = fit_model(champion, best, X[tr], y[tr], cfg, w_tr)
             idx.append(te)
             preds.append(est.predict(X[te]))
         nested = regression_metrics(y[np.concatenate(idx)], np.concatenate(preds))
         screening[f"{champion}_tuned"] = {"grouped": nested}
         timings["tuning_nested"] = time.perf_counter() - t
         if nested["mae"] < screening[champion]["grouped"]["mae"]:
-            params = _tune(champion, X, y, groups, cfg, cfg.seed)
+            params = _tune(champion, X, y, groups, cfg, cfg.seed, w)
             tuned = True
         log.info("%s tuned %s nested grouped MAE %.3f (default %.3f) -> %s", target, champion,
                  nested["mae"], screening[champion]["grouped"]["mae"], "tuned" if tuned else "default")  # fmt: skip
@@ -477,6 +547,7 @@ def train_target(
             cfg,
             keep_scores=proto == "grouped",
             shift_labels_=shift_lab,
+            w=w,
         )
         if proto == "extrapolation":
             res.metrics["spearman"] = _top_spearman(res.y, res.pred)
@@ -485,7 +556,7 @@ def train_target(
             scores_grp = sc
     timings["protocols"] = time.perf_counter() - t
     # final model, interval and domain on all rows
-    est = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X, y)
+    est = fit_model(champion, params, X, y, cfg, w)
     g = protocols["grouped"]  # out-of-fold predictions of the champion over the grouped folds
     oof = np.empty(n)
     oof[g.test_idx] = g.pred
@@ -519,12 +590,12 @@ def train_target(
             lc.append((1.0, protocols["grouped"].metrics["mae"]))
             continue
         sub = [(rng.permutation(tr)[: max(5, int(frac * len(tr)))], te_) for tr, te_ in grp]
-        lc.append((frac, _score(champion, params, X, y, sub, cfg)["mae"]))
+        lc.append((frac, _score(champion, params, X, y, sub, cfg, w)["mae"]))
     # permutation importance on the first grouped fold
     # permutation importance on (at most 300 rows of) the first grouped test fold
     tr0, te0 = grp[0]
     te0 = np.random.default_rng(cfg.seed).permutation(te0)[:300]
-    e0 = make_model(champion, cfg.seed, cfg.n_jobs, cfg.feature_names, **params).fit(X[tr0], y[tr0])
+    e0 = fit_model(champion, params, X[tr0], y[tr0], cfg, None if w is None else w[tr0])
     pi = permutation_importance(
         e0, X[te0], y[te0], n_repeats=2, random_state=cfg.seed, scoring="neg_mean_absolute_error"
     )
@@ -543,6 +614,7 @@ def train_target(
         "q_frontier": float(getattr(iv, "q_frontier_", 0.0)),
         **explore,
         "shift_calibration": "loso" if by_source else "family",
+        "source_weight_power": cfg.source_weight_power if w is not None else 0.0,
         "n_rows": int(n),
         "seed": cfg.seed,
         "metrics": {k: v.metrics for k, v in protocols.items()},
