@@ -151,3 +151,32 @@ def test_ard_gp_columns_frozen_kernel_and_unknown_name():
     assert isinstance(frozen, ArdGP) and np.isfinite(frozen.predict(X)).all()
     with pytest.raises(ConfigError):
         make_extrapolating_estimator("lightgbm_linear", random_state=0)
+
+
+@pytest.mark.parametrize("name", [m for m in MODEL_NAMES if m != "gp"])
+def test_fit_weighted_reaches_every_family(name, tiny_regression):
+    """Weights reach the estimator (a pipeline's last step, each member of a blend): every row is
+    measured twice, once 20 higher with a weight of 0.001; the weighted fit follows the heavy
+    measurements, the unweighted one sits between the two."""
+    from alloyml.modeling.models import fit_weighted
+
+    X, y, X_new = tiny_regression
+    X2, y2 = np.vstack([X, X]), np.r_[y, y + 20.0]
+    w = np.r_[np.ones(len(y)), np.full(len(y), 1e-3)]
+    with threadpool_limits(limits=1):
+        plain = make_estimator(name, random_state=7, n_jobs=1).fit(X2, y2).predict(X_new)
+        weighted = fit_weighted(make_estimator(name, 7, 1), X2, y2, w).predict(X_new)
+    assert np.mean(plain - weighted) > 5.0
+
+
+def test_fit_weighted_fits_a_gp_unweighted_with_a_warning(tiny_regression, caplog):
+    from alloyml.modeling.models import fit_weighted
+
+    X, y, X_new = tiny_regression
+    w = np.linspace(0.1, 1.0, len(y))
+    with threadpool_limits(limits=1):
+        plain = make_estimator("gp", random_state=7, n_jobs=1).fit(X, y).predict(X_new)
+        with caplog.at_level("WARNING", logger="alloyml.modeling.models"):
+            got = fit_weighted(make_estimator("gp", 7, 1), X, y, w).predict(X_new)
+    np.testing.assert_array_equal(got, plain)
+    assert "takes no sample weights" in caplog.text

@@ -239,3 +239,46 @@ def test_blend_screening_reuses_its_members_and_equals_a_real_blend_fit():
     # and the blend is not simply one of its members
     assert got["mae"] != res.screening["et"]["grouped"]["mae"]
     assert got["mae"] != res.screening["xgb"]["grouped"]["mae"]
+
+
+def test_source_weights_balance_compilations():
+    from alloyml.modeling.train import source_weights
+
+    src = np.array(["big"] * 64 + ["small"] * 4)
+    w = source_weights(src, 0.5)
+    assert w[0] == pytest.approx(64**-0.5) and w[-1] == pytest.approx(4**-0.5)
+    # a source's total weight grows as n ** (1 - power): 8 vs 2, not 64 vs 4
+    assert w[src == "big"].sum() / w[src == "small"].sum() == pytest.approx(4.0)
+    assert source_weights(src, 0.0) is None
+    assert source_weights(np.array(["one"] * 10), 0.5) is None  # one source: nothing to balance
+
+
+def test_training_fits_with_source_weights_and_ignores_them_for_one_source():
+    """The final model of a weighted run is fitted with the weights (the mean model predicts the
+    weighted mean); a single-source target trains exactly as an unweighted run does."""
+    rng = np.random.default_rng(5)
+    n_big, n_small = 80, 20
+    X = rng.uniform(0.0, 1.0, size=(n_big + n_small, 2))
+    y = np.r_[np.full(n_big, 100.0), np.full(n_small, 300.0)] + rng.normal(0, 1, n_big + n_small)
+    groups = np.arange(len(y))
+    sources = np.array(["big"] * n_big + ["small"] * n_small)
+    base = dict(
+        seed=1, models=("mean",), folds=3, inner_folds=2, tuning_trials=0, n_jobs=1,
+        loso_min_rows=10, learning_curve_fractions=(1.0,),
+    )  # fmt: skip
+    names = ["x0", "x1"]
+    res = train_target(
+        X, y, groups, sources, names, "uts_mpa", TrainConfig(**base, source_weight_power=1.0)
+    )
+    w = np.where(sources == "big", 1 / n_big, 1 / n_small)
+    got = res.bundle.estimator.predict(X[:1])[0]
+    assert got == pytest.approx(np.average(y, weights=w))  # each source half the weight: ~200
+    assert abs(got - y.mean()) > 50  # unweighted: 140
+    assert res.bundle.meta["source_weight_power"] == 1.0
+    one = np.array(["big"] * len(y))
+    a = train_target(
+        X, y, groups, one, names, "uts_mpa", TrainConfig(**base, source_weight_power=1.0)
+    )
+    b = train_target(X, y, groups, one, names, "uts_mpa", TrainConfig(**base))
+    np.testing.assert_array_equal(a.protocols["grouped"].pred, b.protocols["grouped"].pred)
+    assert a.bundle.meta["source_weight_power"] == 0.0
