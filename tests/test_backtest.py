@@ -450,3 +450,29 @@ def test_product_loop_widens_predictions_at_the_frontier():
     np.testing.assert_allclose(sigma[at], np.maximum(base[at], q_front / z))
     np.testing.assert_allclose(sigma[~at], base[~at])
     assert (sigma[at] > base[at]).any()
+
+
+def test_product_loop_takes_the_training_rule_for_plain_intervals():
+    """``train.normalised_min_groups`` reaches the replayed loop: a model without a spread of
+    its own (XGBoost) explores with the conformal half-width, plain (one width for every pool
+    row) when the measured rows hold fewer composition groups than the rule asks, scaled by the
+    neighbours' difficulty when they hold enough."""
+    doc = copy.deepcopy(PARAMS)
+    doc["train"] = {"targets": {"al": ["uts_mpa"]}, "models": ["et"], "normalised_min_groups": 12}
+    cfg = backtest_params(doc)
+    assert cfg.normalised_min_groups == 12
+    rng = np.random.default_rng(1)
+    n = 200
+    X = rng.uniform(0.0, 1.0, size=(n, 3)).astype(np.float32)
+    y = 300.0 + 200.0 * X[:, 0] * X[:, 1] + rng.normal(0.0, 5.0, n)
+    groups = np.array([f"g{i % 20}" for i in range(n)])  # 20 composition groups
+    spec = cfg.product.model_copy(update={"family": "xgb", "domain": "off"})
+    rows = np.arange(120)
+    halves = {}
+    for min_groups in (cfg.normalised_min_groups, 30):
+        loop = ProductLoop(X, groups, 0, spec, None, 25, 20, min_groups=min_groups)
+        loop.fit(rows, y[rows], 0)
+        assert loop.explore is None  # no spread: the conformal half-width explores
+        halves[min_groups] = loop.half
+    assert np.ptp(halves[30]) == 0  # 20 groups < 30: plain
+    assert np.ptp(halves[12]) > 0  # 20 groups >= 12: normalised

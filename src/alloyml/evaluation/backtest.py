@@ -170,17 +170,18 @@ class BacktestConfig:
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     #: the top fraction the frontier is calibrated on: ``train.extrapolation_quantile``
     frontier_quantile: float = 0.9
+    #: composition groups below which intervals are plain: ``train.normalised_min_groups``
+    normalised_min_groups: int = 30
 
 
 def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
     """Validated :class:`BacktestConfig` from the ``backtest`` section (+ ``base.seed``)."""
     p = config.section(doc, "backtest", config.BacktestParams)
     seed = config.base_seed(doc)
-    frontier_q = (
-        config.section(doc, "train", config.TrainParams).extrapolation_quantile
-        if "train" in doc
-        else BacktestConfig.frontier_quantile
-    )
+    # the campaigns' intervals are the training's: read its rules where the document has them
+    train = config.section(doc, "train", config.TrainParams) if "train" in doc else None
+    frontier_q = train.extrapolation_quantile if train else BacktestConfig.frontier_quantile
+    min_groups = train.normalised_min_groups if train else BacktestConfig.normalised_min_groups
     return BacktestConfig(
         seed=seed,
         n_seeds=p.n_seeds,
@@ -201,6 +202,7 @@ def backtest_params(doc: dict[str, Any]) -> BacktestConfig:
             for name, d in p.datasets.items()
         },
         frontier_quantile=frontier_q,
+        normalised_min_groups=min_groups,
     )
 
 
@@ -394,11 +396,12 @@ class ProductLoop(Surrogate):
 
     def __init__(
         self, X, groups, seed, spec: ProductSpec, columns, refit_every, max_iter,
-        frontier_quantile: float = 0.9,
+        frontier_quantile: float = 0.9, min_groups: int = 30,
     ) -> None:  # fmt: skip
         super().__init__(X, groups, seed)
         self.spec = spec
         self.frontier_quantile = frontier_quantile
+        self.min_groups = min_groups
         self.columns, self.refit_every, self.max_iter = columns, refit_every, max_iter
         self.policy = config.DOMAIN_MODES.get(spec.domain)
         self.z = interval_z(spec.alpha)
@@ -475,9 +478,9 @@ class ProductLoop(Surrogate):
             self.half = None
         else:  # a model without a spread: the in-domain conformal half-width
             self.explore = None
-            ci = ConformalInterval(alpha=self.spec.alpha, normalised=True).fit(
-                self.X[rows], y, oof, groups=g
-            )
+            ci = ConformalInterval(
+                alpha=self.spec.alpha, normalised=True, min_groups=self.min_groups
+            ).fit(self.X[rows], y, oof, groups=g)
             self.half = ci.half_width(self.X)
         self._calibrate_frontier(rows, y, g, step)
         if self.policy is not None:
@@ -559,7 +562,7 @@ def make_surrogate(method: Method, pool: Pool, cfg: BacktestConfig, seed: int) -
     cols = compact_columns(pool.feature_names, pool.balance, physics=True)
     return ProductLoop(
         pool.X, pool.group_id, seed, spec, cols, b.gp_refit_every, b.gp_max_iter,
-        cfg.frontier_quantile,
+        cfg.frontier_quantile, cfg.normalised_min_groups,
     )  # fmt: skip
 
 
