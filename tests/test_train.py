@@ -282,3 +282,28 @@ def test_training_fits_with_source_weights_and_ignores_them_for_one_source():
     b = train_target(X, y, groups, one, names, "uts_mpa", TrainConfig(**base))
     np.testing.assert_array_equal(a.protocols["grouped"].pred, b.protocols["grouped"].pred)
     assert a.bundle.meta["source_weight_power"] == 0.0
+
+
+def test_out_of_domain_intervals_calibrate_on_held_out_sources_and_families():
+    """With several sources and known families, the out-of-domain quantile is calibrated on both
+    kinds of held-out residuals; without families, on held-out sources alone."""
+    rng = np.random.default_rng(8)
+    n = 120
+    X = rng.uniform(0.0, 1.0, size=(n, 2))
+    fams = np.array(["2xxx", "6xxx", "7xxx"])[np.arange(n) % 3]
+    # an unseen family is far off (a family offset); an unseen source only mildly (a source offset)
+    y = 100 * X[:, 0] + np.select([fams == "2xxx", fams == "7xxx"], [150.0, -150.0], 0.0)
+    sources = np.array(["a", "b", "c", "d"])[(np.arange(n) // 3) % 4]
+    y = y + np.select([sources == "a", sources == "b"], [10.0, -10.0], 0.0) + rng.normal(0, 2, n)
+    cfg = TrainConfig(
+        seed=1, models=("ridge",), folds=3, inner_folds=2, tuning_trials=0, n_jobs=1,
+        loso_min_rows=10, learning_curve_fractions=(1.0,),
+    )  # fmt: skip
+    names = ["x0", "x1"]
+    both = train_target(X, y, np.arange(n), sources, names, "uts_mpa", cfg, families=fams)
+    alone = train_target(X, y, np.arange(n), sources, names, "uts_mpa", cfg)
+    assert both.bundle.meta["shift_calibration"] == "loso+family"
+    assert alone.bundle.meta["shift_calibration"] == "loso"
+    # the family residuals (no family offset learnt for an unseen family) widen the
+    # out-of-domain quantile beyond what held-out sources alone call for
+    assert both.bundle.meta["q_out"] > alone.bundle.meta["q_out"]

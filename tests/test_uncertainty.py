@@ -207,6 +207,45 @@ def test_mondrian_interval_widens_out_of_domain_and_covers_the_shifted_rows():
     assert np.mean((yout >= lo) & (yout <= hi)) < 0.6
 
 
+def test_out_of_domain_quantile_pools_every_kind_of_shift():
+    """Rows of a new lab and rows of an unseen family both land out of domain; calibrated on the
+    two kinds of held-out residuals together, the out-of-domain interval covers a mixture of
+    them, where calibrating on the milder kind alone under-covers the other."""
+    from alloyml.modeling.uncertainty import ShiftCalibration
+
+    rng = np.random.default_rng(2)
+    n = 400
+    X = rng.uniform(0, 1, size=(n, 2))
+    y = X[:, 0] + rng.normal(0, 0.1, n)
+    oof = X[:, 0]
+
+    def shifted(m, sd):
+        Xs = rng.uniform(0, 1, size=(m, 2))
+        return Xs, Xs[:, 0] + rng.normal(0, sd, m)
+
+    Xl, yl = shifted(300, 0.2)  # held-out sources: a milder shift
+    Xf, yf = shifted(300, 0.5)  # held-out families: a stronger one
+    lab = ShiftCalibration(Xl, yl, Xl[:, 0], np.zeros(300, bool))
+    fam = ShiftCalibration(Xf, yf, Xf[:, 0], np.zeros(300, bool))
+    one = ConformalInterval(alpha=0.1, normalised=False).fit(X, y, oof, np.ones(n, bool), lab)
+    both = ConformalInterval(alpha=0.1, normalised=False).fit(
+        X, y, oof, np.ones(n, bool), [lab, fam]
+    )
+    # the pooled quantile is the conformal quantile of both kinds' scores together
+    pooled = np.abs(np.r_[yl - Xl[:, 0], yf - Xf[:, 0]])
+    assert both.q_out_ == pytest.approx(conformal_quantile(pooled, 0.1))
+    assert both.q_out_ > one.q_out_
+    # a shifted row equally likely of either kind: pooled calibration covers it
+    Xt = rng.uniform(0, 1, size=(4000, 2))
+    yt = Xt[:, 0] + rng.normal(0, np.where(np.arange(4000) % 2, 0.2, 0.5))
+    cov = {}
+    for name, iv in (("one", one), ("both", both)):
+        lo, hi = iv.predict_interval(Xt, Xt[:, 0], np.zeros(4000, bool))
+        cov[name] = np.mean((yt >= lo) & (yt <= hi))
+    assert cov["both"] >= 0.87
+    assert cov["one"] < 0.8
+
+
 def _grouped_rows(rng, n_groups, per_group):
     """Rows in composition groups: group mates sit close together and share one error (the
     group's offset, scaled by a smooth difficulty), as tempers of one alloy do."""

@@ -18,9 +18,9 @@ For one system and one target:
    part: the reported coverage and width are out-of-sample. Calibration is Mondrian by domain
    (:mod:`alloyml.modeling.uncertainty`): inner grouped CV gives the in-domain quantile, inner *shift*
    CV (sources held out when the training part has at least three sources with
-   ``loso_min_rows`` rows each, else alloy families held out) gives the out-of-domain one, so an
-   alloy from an unseen lab or family that the domain model flags gets an interval measured on
-   such alloys. The domain threshold of an inner fold is the outer training part's.
+   ``loso_min_rows`` rows each, and then alloy families held out as well; else alloy families
+   alone) gives the out-of-domain one, so an alloy from an unseen lab or family that the domain
+   model flags gets an interval measured on such alloys. The domain threshold of an inner fold is the outer training part's.
    Every interval is also calibrated at the frontier: a prediction at or above the best
    training value less the gap by which the extrapolation split of the training part fell
    short of its own best training value on the alloys stronger than any it trained on gets an
@@ -32,8 +32,8 @@ Every fit (screening, tuning, protocols, calibration, final model) weights a row
 independent labs, and a source of seventy still counts.
 
 5. **Final fit** on all rows; the interval is calibrated on grouped out-of-fold residuals of all
-   rows (in domain), on the leave-one-source-out (or leave-one-family-out) residuals of the
-   protocol run (out of domain) and, at the frontier, on the extrapolation protocol's residuals;
+   rows (in domain), on the leave-one-source-out and leave-one-family-out residuals of the
+   protocol runs (out of domain; the latter alone where sources are not the shift CV) and, at the frontier, on the extrapolation protocol's residuals;
    the domain threshold on grouped held-out k-NN distances.
 """
 
@@ -330,13 +330,14 @@ def _protocol_with_intervals(
     splits,
     cfg: TrainConfig,
     keep_scores: bool = False,
-    shift_labels_: np.ndarray | None = None,
+    shift_labels_: tuple[np.ndarray, ...] = (),
     w: np.ndarray | None = None,
 ) -> tuple[ProtocolResult, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Champion under one protocol: point predictions, conformal intervals and domain flags.
 
     Each outer training part calibrates its own interval by inner grouped CV, so the coverage
-    measured on the outer test part is out-of-sample.
+    measured on the outer test part is out-of-sample. ``shift_labels_``: one label array per kind
+    of shift (sources, families) whose held-out residuals calibrate the out-of-domain quantile.
     """
     ys, ps, los, his, dom, tes, scores = [], [], [], [], [], [], []
     spreads: list[np.ndarray | None] = []
@@ -353,23 +354,17 @@ def _protocol_with_intervals(
         dm.calibrate(_heldout_distances(X[tr], inner, cfg))
         flags = np.empty(len(tr), dtype=bool)
         flags[ite] = _heldout_flags(X[tr], inner, dm.threshold_, cfg)
-        shift = (
-            _shift_oof(
-                name,
-                params,
-                X[tr],
-                y[tr],
-                shift_labels_[tr],
-                dm.threshold_,
-                cfg,
-                cfg.seed + k,
-                w_tr,
-            )
-            if shift_labels_ is not None
-            else None
-        )
+        shift = [
+            _shift_oof(name, params, X[tr], y[tr], lab[tr], dm.threshold_, cfg, cfg.seed + k, w_tr)
+            for lab in shift_labels_
+        ]
         iv = _interval(cfg).fit(
-            X[tr], y[tr], oof, in_domain_cal=flags, shift=shift, groups=groups[tr]
+            X[tr],
+            y[tr],
+            oof,
+            in_domain_cal=flags,
+            shift=[c for c in shift if c is not None],
+            groups=groups[tr],
         )
         _fit_frontier(iv, name, params, X[tr], y[tr], groups[tr], cfg, w_tr)
         in_dom = dm.in_domain(X[te])
@@ -462,7 +457,13 @@ def train_target(
     cfg = replace(cfg, feature_names=tuple(feature_names))
     fams = np.asarray(families) if families is not None else np.asarray(sources)
     shift_lab = shift_labels(sources, fams, cfg.loso_min_rows)
-    by_source = shift_lab is not fams
+    # without families the labels are the sources, whatever their number
+    by_source = families is None or shift_lab is not fams
+    # the kinds of shift the out-of-domain intervals are calibrated on: held-out sources and,
+    # where sources are the shift CV and families are known, held-out families as well
+    shift_kinds = [("loso" if by_source else "family", shift_lab)]
+    if by_source and families is not None:
+        shift_kinds.append(("family", fams))
     w = source_weights(sources, cfg.source_weight_power)
     t0 = time.perf_counter()
     n = len(y)
@@ -546,7 +547,7 @@ def train_target(
             splits,
             cfg,
             keep_scores=proto == "grouped",
-            shift_labels_=shift_lab,
+            shift_labels_=tuple(lab for _, lab in shift_kinds),
             w=w,
         )
         if proto == "extrapolation":
@@ -562,15 +563,12 @@ def train_target(
     oof[g.test_idx] = g.pred
     g_dom = np.empty(n, dtype=bool)
     g_dom[g.test_idx] = g.in_domain
-    # shifted rows: the protocol that holds out what the shift CV holds out (sources or families)
-    sh = protocols.get("loso") if by_source else protocols.get("family")
-    shift = (
-        ShiftCalibration(
-            X[sh.test_idx], sh.y, sh.pred, sh.in_domain, shift_lab[sh.test_idx], shift_lab
-        )
-        if sh is not None
-        else None
-    )
+    # shifted rows: the protocols that hold out what the shift CVs hold out (sources, families)
+    shift = [
+        ShiftCalibration(X[sh.test_idx], sh.y, sh.pred, sh.in_domain, lab[sh.test_idx], lab)
+        for proto, lab in shift_kinds
+        if (sh := protocols.get(proto)) is not None
+    ]
     iv = _interval(cfg).fit(X, y, oof, in_domain_cal=g_dom, shift=shift, groups=groups)
     ext = protocols.get("extrapolation")
     if ext is not None:  # the protocol's own held-out top decile calibrates the frontier
@@ -613,7 +611,7 @@ def train_target(
         "frontier": float(getattr(iv, "frontier_", float("inf"))),
         "q_frontier": float(getattr(iv, "q_frontier_", 0.0)),
         **explore,
-        "shift_calibration": "loso" if by_source else "family",
+        "shift_calibration": "+".join(proto for proto, _ in shift_kinds),
         "source_weight_power": cfg.source_weight_power if w is not None else 0.0,
         "n_rows": int(n),
         "seed": cfg.seed,

@@ -31,7 +31,10 @@ in and out of the domain of applicability, and each category gets its own confor
 so the coverage guarantee holds within each category. Rows out of domain are mostly rows of a
 source or alloy family the model did not see, so their residuals come from *shift*
 cross-validation (leave-sources-out or leave-families-out folds, see :mod:`alloyml.modeling.train`); an
-input the domain model flags gets the interval width measured on such shifted rows.
+input the domain model flags gets the interval width measured on such shifted rows. Where both
+kinds of shift can be measured (Al: several sources, several families) the out-of-domain
+category pools the residuals of both: a flagged row may come from a new lab or be of a family
+the model has not seen, and its interval must hold for either.
 
 Intervals at the frontier (issue 11 §5): a tree ensemble never predicts above the strongest
 alloy it saw, so an alloy stronger than every measured one is predicted at the top of the data,
@@ -56,7 +59,7 @@ grouped out-of-fold predictions, which widens where the model has seen nothing a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -315,7 +318,7 @@ class ConformalInterval:
         y_cal: np.ndarray,
         oof_pred: np.ndarray,
         in_domain_cal: np.ndarray | None = None,
-        shift: ShiftCalibration | None = None,
+        shift: ShiftCalibration | Sequence[ShiftCalibration] | None = None,
         groups: np.ndarray | None = None,
     ) -> ConformalInterval:
         """Calibrate on out-of-fold predictions ``oof_pred`` of rows ``(X_cal, y_cal)``.
@@ -323,8 +326,9 @@ class ConformalInterval:
         Args:
             in_domain_cal: domain flag of each calibration row relative to the model that
                 predicted it (grouped folds); None = all in domain.
-            shift: residuals of held-out sources or families; their out-of-domain rows (and
-                the out-of-domain grouped rows) calibrate ``q_out_``.
+            shift: residuals of held-out sources or families, or several such calibrations
+                (sources and families); their out-of-domain rows (and the out-of-domain
+                grouped rows) calibrate ``q_out_``.
             groups: the composition group of each calibration row (the groups the
                 out-of-fold predictions held out together); a row's difficulty scale then
                 skips its group mates (:meth:`ConformalScale.__call__`), and fewer than
@@ -343,16 +347,21 @@ class ConformalInterval:
         self.scores_ = score  # the calibration scores (the training's calibration curve)
         self.q_ = conformal_quantile(score, self.alpha)
         self.q_out_ = self.q_
-        if shift is not None and len(shift.y):
-            rs = np.abs(np.asarray(shift.y, dtype=float) - np.asarray(shift.pred, dtype=float))
-            ss = (
-                self.scaler_(shift.X, labels=shift.labels, fit_labels=shift.cal_labels)
-                if self.scaler_ is not None
-                else np.ones_like(rs)
-            )
-            s_score = rs / ss
+        shifts = [shift] if isinstance(shift, ShiftCalibration) else list(shift or ())
+        shifts = [sh for sh in shifts if len(sh.y)]
+        if shifts:
+            s_scores, s_doms = [], []
+            for sh in shifts:
+                rs = np.abs(np.asarray(sh.y, dtype=float) - np.asarray(sh.pred, dtype=float))
+                ss = (
+                    self.scaler_(sh.X, labels=sh.labels, fit_labels=sh.cal_labels)
+                    if self.scaler_ is not None
+                    else np.ones_like(rs)
+                )
+                s_scores.append(rs / ss)
+                s_doms.append(np.asarray(sh.in_domain, dtype=bool))
+            s_score, sdom = np.concatenate(s_scores), np.concatenate(s_doms)
             dom = np.ones(len(r), bool) if in_domain_cal is None else np.asarray(in_domain_cal)
-            sdom = np.asarray(shift.in_domain, dtype=bool)
             out_scores = np.concatenate([score[~dom], s_score[~sdom]])
             if len(out_scores) < math.ceil(1.0 / self.alpha):  # too few to calibrate alone
                 out_scores = np.concatenate([out_scores, s_score])
