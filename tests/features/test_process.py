@@ -270,6 +270,34 @@ def test_schedule_imputer_uses_the_schedule_of_the_rows_alloy_family():
     assert old[16, t] == old[17, t] == 120.0
 
 
+def test_schedule_imputer_gives_t9_the_t6_schedule_when_no_t9_row_has_one():
+    """T9 is the T6 treatment followed by cold work (ANSI H35.1). With no scheduled T9 row in
+    training, a 6061-T9 takes the 6xxx T6 schedule (left at "no stage", it came out below T6);
+    a scheduled T9 row teaches its own class; a T10 row without any T5 schedule is left as is."""
+    from alloyml.features import featurize
+    from alloyml.modeling.compact import ScheduleFill
+    from alloyml.modeling.models import ScheduleImputer
+
+    al6 = {"Al": 97.7, "Mg": 1.0, "Si": 0.6, "Cu": 0.3, "Cr": 0.2, "Fe": 0.2, "route": "extruded"}
+    t6 = {"sol1_T_C": 530.0, "sol1_t_h": 1.0, "age1_T_C": 175.0, "age1_t_h": 8.0, "temper": "T6"}
+    rows = [al6 | t6] * 5 + [al6 | {"temper": "T9"}, al6 | {"temper": "T10"}]
+    F = featurize(pd.DataFrame(rows), "alloy_v2")
+    names = tuple(F.columns)
+    X = F.to_numpy()
+    imp = ScheduleImputer(names).fit(X[:5])
+    t, h = names.index("proc_age1_T_C"), names.index("proc_age1_t_h")
+    for Z in (imp.transform(X), ScheduleFill(names, imp.medians_, imp.fitted_keys_).transform(X)):
+        assert (Z[5, t], Z[5, h]) == (175.0, 8.0)
+        assert Z[5, names.index("proc_state_cold_work_after_ageing")] == 1.0
+        assert Z[5, names.index("proc_temper_T9")] == 1.0  # the class stays T9
+        np.testing.assert_array_equal(Z[6], X[6])  # no T5 schedule: nothing to take
+    # a scheduled T9 row in training: T9 rows take their own class's schedule
+    own = pd.DataFrame([al6 | t6 | {"temper": "T9", "age1_T_C": 160.0, "age1_t_h": 10.0}])
+    X9 = featurize(own, "alloy_v2").to_numpy()
+    Z = ScheduleImputer(names).fit(np.vstack([X[:5], X9])).transform(X)
+    assert (Z[5, t], Z[5, h]) == (160.0, 10.0)
+
+
 def test_process_v2_decodes_each_row_by_its_systems_standard():
     """T2 is annealed for a magnesium casting (ASTM B296) and cold worked + naturally aged for
     aluminium (ANSI H35.1): the featurizer reads the standard off each row's base element."""

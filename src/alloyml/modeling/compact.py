@@ -540,6 +540,26 @@ def schedule_columns(
     )
 
 
+#: Temper classes whose thermal treatment is another class's (ANSI H35.1; ASTM B296 uses the same
+#: T designations): T9 is solution heat-treated, artificially aged, then cold worked (the T6
+#: treatment, cold work after it); T10 is cooled from shaping, cold worked, then artificially
+#: aged (the T5 treatment, cold work before ageing). The cold work is the state descriptors'
+#: to say (``proc_state_cold_work_*``); the schedule is the other class's.
+SCHEDULE_FALLBACK: dict[str, str] = {"T9": "T6", "T10": "T5"}
+
+
+def schedule_fallback(feature_names: tuple[str, ...]) -> np.ndarray:
+    """Per temper class (``proc_temper_`` column order), the class whose schedule a row of it
+    takes when no scheduled training row holds its own (:data:`SCHEDULE_FALLBACK`; the class
+    itself otherwise)."""
+    names = [f.removeprefix("proc_temper_") for f in feature_names if f.startswith("proc_temper_")]
+    out = np.arange(len(names))
+    for cls, other in SCHEDULE_FALLBACK.items():
+        if cls in names and other in names:
+            out[names.index(cls)] = names.index(other)
+    return out
+
+
 def schedule_keys(
     X: np.ndarray, columns: tuple[np.ndarray, np.ndarray, int, int, np.ndarray], n_fam: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -560,6 +580,7 @@ def fill_schedule(
     columns: tuple[np.ndarray, np.ndarray, int, int, np.ndarray],
     medians: np.ndarray,
     fitted_keys: np.ndarray,
+    fallback: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of ``X`` with the stage features of rows whose state implies stages but whose
     schedule is unknown set to the medians of their alloy family and temper class, or, where
@@ -567,12 +588,16 @@ def fill_schedule(
 
     ``medians`` is ``(n_families + 1, n_classes, n_stage)`` and ``fitted_keys``
     ``(n_families + 1, n_classes)``, the last family slot holding the temper class over every
-    family (``n_families`` 0: the class alone).
+    family (``n_families`` 0: the class alone). ``fallback`` (:func:`schedule_fallback`): a row
+    of a class without any fitted schedule takes the schedule of the class it names (a T9 row
+    the T6 schedule of its family) instead of none.
     """
     X = np.array(X, dtype=float, copy=True)
     n_fam = medians.shape[0] - 1
     _, stage, known, implied, _ = columns
     key, has_key, fam = schedule_keys(X, columns, n_fam)
+    if fallback is not None:
+        key = np.where(fitted_keys.any(axis=0)[key], key, fallback[key])
     fam = np.where(fitted_keys[fam, key], fam, n_fam)
     fill = has_key & (X[:, known] == 0) & (X[:, implied] > 0) & fitted_keys[fam, key]
     if fill.any():
@@ -596,9 +621,10 @@ class ScheduleFill:
         self.medians_ = medians
         self.fitted_keys_ = fitted_keys
         self._columns = schedule_columns(self.feature_names)
+        self._fallback = schedule_fallback(self.feature_names)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return fill_schedule(X, self._columns, self.medians_, self.fitted_keys_)
+        return fill_schedule(X, self._columns, self.medians_, self.fitted_keys_, self._fallback)
 
 
 class Imputed:

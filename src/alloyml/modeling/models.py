@@ -34,6 +34,7 @@ from alloyml.modeling.compact import (
     blend_with_spread,
     fill_schedule,
     schedule_columns,
+    schedule_fallback,
     schedule_keys,
 )
 
@@ -198,7 +199,9 @@ class ScheduleImputer(TransformerMixin, BaseEstimator):
     without a schedule read as a 7xxx treatment while the same alloys with their handbook
     schedule read as another, and the model could not pool them. A family with fewer than
     ``min_family_rows`` scheduled rows of a class falls back to the class median over every
-    family; a class without any scheduled training row is left as it is.
+    family; a class without any scheduled training row takes the schedule of the class whose
+    treatment it shares (T9 that of T6, T10 that of T5:
+    :data:`alloyml.modeling.compact.SCHEDULE_FALLBACK`), or, without one, is left as it is.
 
     Args:
         feature_names: the model's feature labels (must include the ``process_v2`` block).
@@ -236,7 +239,13 @@ class ScheduleImputer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return fill_schedule(X, self._columns(), self.medians_, self.fitted_keys_)
+        return fill_schedule(
+            X,
+            self._columns(),
+            self.medians_,
+            self.fitted_keys_,
+            schedule_fallback(self.feature_names),
+        )
 
 
 class ImputedRegressor(RegressorMixin, BaseEstimator):
